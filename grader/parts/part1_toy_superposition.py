@@ -1,0 +1,476 @@
+"""Graded tests for Part 1, toy models of superposition.
+
+Each test compares the submission (``sub``) with the reference (``ref``) on seeded inputs, or
+checks a physical fact (loss reached, geometry, recovered features). Failure messages name the
+most likely mistake.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+from grader import tolerances as tol
+from grader.framework import graded
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, atol=tol.ATOL, rtol=tol.RTOL)
+
+
+def diagnose(actual: torch.Tensor, expected: torch.Tensor, what: str, mistakes: dict[str, torch.Tensor]) -> str:
+    """A failure message: the first known mistake that reproduces ``actual``, else the largest error."""
+    if actual.shape != expected.shape:
+        return f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
+    for message, wrong in mistakes.items():
+        if close(actual, wrong):
+            return f"{what} is wrong: {message}"
+    return f"{what} differs from the reference (max abs error {(actual - expected).abs().max():.3g})"
+
+
+def tensor(value, what: str) -> torch.Tensor:
+    assert isinstance(value, torch.Tensor), f"{what} should return a torch.Tensor, got {type(value).__name__}"
+    return value.detach().float()
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Data
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=1)
+def test_generate_batch_values(sub, ref):
+    p = torch.tensor([[0.0, 0.05, 0.5, 1.0], [1.0, 0.5, 0.05, 0.0]])
+    torch.manual_seed(0)
+    x = tensor(sub.generate_batch(20_000, p), "generate_batch")
+    assert x.shape == (20_000, 2, 4), f"expected shape [batch, inst, feat] = (20000, 2, 4), got {tuple(x.shape)}"
+    assert x.min() >= 0 and x.max() <= 1, (
+        f"values must lie in [0, 1] (got min {x.min():.2f}, max {x.max():.2f}): feature values are uniform "
+        "in [0, 1] (torch.rand), not Gaussian (torch.randn) as in the original exercise")
+    assert (x[:, p == 0] == 0).all(), "a feature with probability 0 must always be 0"
+    assert (x[:, p == 1] > 0).all(), (
+        "a feature with probability 1 must always be present: feature_probability is the chance of being "
+        "present, not of being zero (did you use `rand > p`?)")
+    rate = (x[:, p == 0.05] > 0).float().mean()
+    assert abs(rate - 0.05) < 0.01, f"a feature with probability 0.05 was present {rate:.1%} of the time"
+
+
+@graded(points=1, visible=False)
+def test_generate_batch_statistics(sub, ref):
+    p = torch.tensor([[0.02, 0.1, 0.3], [0.5, 0.7, 0.9]])
+    torch.manual_seed(1)
+    x = tensor(sub.generate_batch(tol.STAT_SAMPLES, p), "generate_batch")
+    n = tol.STAT_SAMPLES
+    present = (x > 0).float()
+    rate = present.mean(0)
+    stderr = (p * (1 - p) / n).sqrt()
+    worst = ((rate - p).abs() / stderr).max()
+    assert worst < tol.SIGMAS, f"presence rates {rate.tolist()} differ from feature_probability {p.tolist()}"
+    values = x[x > 0]
+    mean_err = (values.mean() - 0.5).abs() / (1 / 12 / len(values)) ** 0.5
+    assert mean_err < tol.SIGMAS, (
+        f"present values should be uniform in [0, 1] (mean 0.5), got mean {values.mean():.3f}: did you reuse "
+        "the same random number for presence and value?")
+    var_err = (values.var() - 1 / 12).abs() / ((1 / 80 - 1 / 144) / len(values)) ** 0.5
+    assert var_err < tol.SIGMAS, f"present values should have variance 1/12, got {values.var():.4f}"
+    joint = (present[:, 1, 0] * present[:, 1, 2]).mean()
+    expected = p[1, 0] * p[1, 2]
+    joint_err = (joint - expected).abs() / (expected * (1 - expected) / n) ** 0.5
+    assert joint_err < tol.SIGMAS, "features should be present independently of each other"
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Model
+# --------------------------------------------------------------------------------------------------
+
+def _paired_toy_models(sub, ref, n_inst=3, n_feat=5, n_hidden=2):
+    """A student model and a reference model with identical random parameters (nonzero bias)."""
+    torch.manual_seed(0)
+    student = sub.ToyModel(n_inst, n_feat, n_hidden)
+    params = dict(student.named_parameters())
+    assert set(params) >= {"W", "b_final"}, f"ToyModel needs parameters W and b_final, found {sorted(params)}"
+    assert params["W"].shape == (n_inst, n_hidden, n_feat), "W must have shape [inst, hidden, feat]"
+    reference = ref.ToyModel(n_inst, n_feat, n_hidden)
+    with torch.no_grad():
+        params["b_final"].copy_(0.1 * torch.randn(n_inst, n_feat))
+        reference.W.copy_(params["W"])
+        reference.b_final.copy_(params["b_final"])
+    return student, reference
+
+
+@graded(points=2)
+def test_toy_model_forward(sub, ref):
+    student, reference = _paired_toy_models(sub, ref)
+    torch.manual_seed(1)
+    x = torch.rand(64, 3, 5)
+    W, b = reference.W.detach(), reference.b_final.detach()
+    h_expected = reference.hidden(x).detach()
+    h = tensor(student.hidden(x), "ToyModel.hidden")
+    assert close(h, h_expected), diagnose(h, h_expected, "ToyModel.hidden", {
+        "it applies a ReLU, but h = Wx is linear in the real toy model": F.relu(h_expected)})
+    out = tensor(student(x), "ToyModel.forward")
+    wt_w_x = torch.einsum("ihf,bih->bif", W, h_expected)
+    expected = reference(x).detach()
+    assert close(out, expected), diagnose(out, expected, "ToyModel.forward", {
+        "you forgot the ReLU on the output: x' = ReLU(WᵀWx + b)": wt_w_x + b,
+        "you forgot the bias b_final": F.relu(wt_w_x),
+        "the ReLU belongs on the output only, not on the hidden layer (that is the original exercise's model)":
+            F.relu(torch.einsum("ihf,bih->bif", W, F.relu(h_expected)) + b),
+    })
+
+
+@graded(points=1, visible=False)
+def test_toy_model_instances_independent(sub, ref):
+    student, _ = _paired_toy_models(sub, ref, n_inst=4)
+    torch.manual_seed(2)
+    x = torch.rand(16, 4, 5)
+    before = tensor(student(x), "ToyModel.forward")
+    with torch.no_grad():
+        student.W[2] += 1.0
+    after = tensor(student(x), "ToyModel.forward")
+    others = [0, 1, 3]
+    assert torch.allclose(before[:, others], after[:, others]), (
+        "changing instance 2's weights changed other instances' outputs: the instance axis must not be "
+        "summed or mixed in your einsums")
+    assert not torch.allclose(before[:, 2], after[:, 2]), "instance 2's output should depend on its own weights"
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. Loss
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=2)
+def test_importance_weighted_loss(sub, ref):
+    torch.manual_seed(3)
+    out, x = torch.rand(32, 3, 5), torch.rand(32, 3, 5)
+    importance = torch.rand(3, 5)
+    expected = ref.importance_weighted_loss(out, x, importance)
+    actual = tensor(sub.importance_weighted_loss(out, x, importance), "importance_weighted_loss")
+    error = (x - out) ** 2
+    assert close(actual, expected), diagnose(actual, expected, "importance_weighted_loss", {
+        "the importance weights are missing": error.mean((0, 2)),
+        "average over features, don't sum them": (importance * error).sum(2).mean(0),
+        "average over the batch, don't sum it": (importance * error).sum(0).mean(-1),
+    }) + " (expected one loss per instance: mean over batch and features of importance * (x - x')²)"
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Training
+# --------------------------------------------------------------------------------------------------
+
+def _final_loss(history: torch.Tensor) -> torch.Tensor:
+    return history[-100:].mean(0)
+
+
+@graded(points=3, timeout=120)
+def test_training_reaches_reference_loss(sub, ref):
+    p = torch.tensor([[0.05] * 5] * 8 + [[0.3] * 5] * 8)
+    importance = torch.ones(16, 5)
+    losses = {}
+    for name, module in (("yours", sub), ("reference", ref)):
+        torch.manual_seed(0)
+        model = ref.ToyModel(16, 5, 2)
+        history = module.train_toy_model(model, p, importance, steps=2000, progress=False)
+        history = tensor(history, "train_toy_model")
+        assert history.shape == (2000, 16), f"history must have shape [steps, inst] = (2000, 16), got {tuple(history.shape)}"
+        losses[name] = _final_loss(history).mean().item()
+    assert losses["yours"] <= losses["reference"] * (1 + tol.TRAIN_LOSS_RTOL), (
+        f"after 2000 steps your loop reaches a mean loss of {losses['yours']:.5f}, the reference "
+        f"{losses['reference']:.5f}: check optimizer.zero_grad(), that each step uses a fresh batch and the "
+        "importance-weighted loss, and that history[step] holds this step's per-instance loss")
+    assert losses["yours"] >= losses["reference"] * (1 - tol.TRAIN_LOSS_RTOL), (
+        f"your loss history ({losses['yours']:.5f}) is far below the reference's ({losses['reference']:.5f}): "
+        "record the loss of each instance at each step, not something smaller")
+
+
+def _trained_regimes(sub, ref) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's model trained by the student's loop in the three regimes; W and best instances.
+
+    Cached on the student's definitions, so the three geometry tests train once."""
+    code = (sub.generate_batch, sub.ToyModel, sub.importance_weighted_loss, sub.train_toy_model)
+    return _train_regimes(code, ref)
+
+
+@functools.lru_cache(maxsize=1)
+def _train_regimes(code: tuple, ref) -> tuple[torch.Tensor, torch.Tensor]:
+    _, toy_model, _, train = code
+    p, importance = ref.regime_settings(8)
+    torch.manual_seed(0)
+    model = toy_model(len(p), 5, 2)
+    history = tensor(train(model, p, importance, progress=False), "train_toy_model")
+    return model.W.detach(), ref.best_instances(_final_loss(history), 8)
+
+
+def _describe(ref, W_instance: torch.Tensor) -> str:
+    D = ref.feature_dimensionality(W_instance[None])[0]
+    gaps = ref.neighbour_gaps(W_instance)
+    return f"dimensionalities {[round(d, 3) for d in D.tolist()]}, neighbour gaps {[round(g, 1) for g in gaps.tolist()]}°"
+
+
+def judge_pentagon(ref, W_instance: torch.Tensor) -> str | None:
+    """None if ``W_instance`` ([2, 5]) is a regular pentagon within tolerance, else what is wrong."""
+    D = ref.feature_dimensionality(W_instance[None])[0]
+    gaps = ref.neighbour_gaps(W_instance)
+    ok = (D - tol.PENTAGON_D).abs().max() <= tol.PENTAGON_D_TOL and len(gaps) == 5 and (
+        (gaps - tol.PENTAGON_GAP).abs().max() <= tol.PENTAGON_GAP_TOL)
+    return None if ok else f"expected a pentagon (all D = 0.40, gaps 72°); got {_describe(ref, W_instance)}"
+
+
+def judge_antipodal_pairs(ref, W_instance: torch.Tensor) -> str | None:
+    D = ref.feature_dimensionality(W_instance[None])[0].sort(descending=True).values
+    ok = (D[:4] - tol.PAIRS_D).abs().max() <= tol.PAIRS_D_TOL and D[4] <= tol.DROPPED_D_MAX
+    return None if ok else f"expected two antipodal pairs (four D = 0.5, one 0); got {_describe(ref, W_instance)}"
+
+
+def judge_two_orthogonal(ref, W_instance: torch.Tensor) -> str | None:
+    D = ref.feature_dimensionality(W_instance[None])[0]
+    angle = torch.rad2deg(torch.arccos(F.cosine_similarity(W_instance[:, 0], W_instance[:, 1], dim=0).clamp(-1, 1)))
+    ok = ((D[:2] - tol.DENSE_D).abs().max() <= tol.DENSE_D_TOL and D[2:].max() <= tol.DROPPED_D_MAX
+          and (angle - 90).abs() <= tol.ORTHOGONAL_TOL)
+    return None if ok else (
+        "expected the two most important features orthogonal (D = 1) and the rest dropped; got "
+        f"{_describe(ref, W_instance)}, angle between features 0 and 1 {angle:.1f}°")
+
+
+JUDGES = (judge_pentagon, judge_antipodal_pairs, judge_two_orthogonal)  # in ref.REGIMES order
+
+
+@graded(points=2, timeout=180)
+def test_sparse_regime_forms_pentagon(sub, ref):
+    W, best = _trained_regimes(sub, ref)
+    problem = judge_pentagon(ref, W[best[0]])
+    assert problem is None, f"sparse regime (p = 0.05), best of 8 instances: {problem}"
+
+
+@graded(points=2, timeout=180)
+def test_medium_regime_forms_antipodal_pairs(sub, ref):
+    W, best = _trained_regimes(sub, ref)
+    problem = judge_antipodal_pairs(ref, W[best[1]])
+    assert problem is None, f"medium regime (p = 0.3), best of 8 instances: {problem}"
+
+
+@graded(points=2, timeout=180)
+def test_dense_regime_keeps_two_orthogonal_features(sub, ref):
+    W, best = _trained_regimes(sub, ref)
+    problem = judge_two_orthogonal(ref, W[best[2]])
+    assert problem is None, f"dense regime, importance 0.7^i, best of 8 instances: {problem}"
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Geometry measures
+# --------------------------------------------------------------------------------------------------
+
+def _pentagon(scale: float = 1.0, rotation: float = 0.3) -> torch.Tensor:
+    angles = torch.arange(5) * 2 * torch.pi / 5 + rotation
+    return scale * torch.stack([angles.cos(), angles.sin()])
+
+
+@graded(points=2)
+def test_feature_dimensionality(sub, ref):
+    torch.manual_seed(4)
+    W = torch.randn(4, 3, 6)
+    W[1, :, 2] = 0  # an ignored feature
+    expected = ref.feature_dimensionality(W)
+    actual = tensor(sub.feature_dimensionality(W), "feature_dimensionality")
+    norms = W.norm(dim=1)
+    gram_sq = torch.einsum("ihf,ihg->ifg", W, W) ** 2
+    assert close(actual, expected), diagnose(actual, expected, "feature_dimensionality", {
+        "normalise W_i in the denominator: sum_j (Ŵ_i · W_j)², with Ŵ_i = W_i / ‖W_i‖":
+            norms**2 / (gram_sq.sum(-1) + 1e-8),
+        "the numerator is the squared norm ‖W_i‖², not the norm": norms / (gram_sq.sum(-1) / (norms**2 + 1e-8) + 1e-8),
+    }) + " (hint: a feature with zero norm must get dimensionality 0, not nan)"
+    pentagon = tensor(sub.feature_dimensionality(_pentagon(0.8)[None]), "feature_dimensionality")
+    assert torch.allclose(pentagon, torch.full((1, 5), 0.4), atol=1e-4), f"a regular pentagon must give D = 0.4, got {pentagon}"
+
+
+@graded(points=2)
+def test_neighbour_gaps(sub, ref):
+    gaps = tensor(sub.neighbour_gaps(_pentagon()), "neighbour_gaps")
+    assert gaps.shape == (5,) and torch.allclose(gaps, torch.full((5,), 72.0), atol=1e-3), (
+        f"a regular pentagon has five gaps of 72°, got {gaps.tolist()}")
+    torch.manual_seed(5)
+    W = torch.randn(2, 9)
+    W[:, :3] *= 0.1  # too short to count as represented
+    expected = ref.neighbour_gaps(W)
+    actual = tensor(sub.neighbour_gaps(W), "neighbour_gaps")
+    if actual.shape == (expected.shape[0] - 1,):
+        raise AssertionError("one gap is missing: include the wrap-around gap from the last feature back to the first")
+    if actual.shape == (9,):
+        raise AssertionError("only features with norm > min_norm count as represented")
+    assert close(actual, expected), diagnose(actual, expected, "neighbour_gaps", {
+        "order the gaps by increasing angle of the feature they start from": expected.sort().values,
+        "return degrees, not radians": torch.deg2rad(expected),
+    })
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Interference
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=2)
+def test_pair_errors(sub, ref):
+    torch.manual_seed(6)
+    model = ref.ToyModel(3, 5, 2)
+    with torch.no_grad():
+        model.b_final.copy_(-0.1 * torch.rand(3, 5))
+    expected = ref.pair_errors(model, 1)
+    actual = tensor(sub.pair_errors(model, 1), "pair_errors")
+    assert close(actual, expected), diagnose(actual, expected, "pair_errors", {
+        "sum the squared error over features, don't average it": expected / 5,
+        "you returned the errors of instance 0; use the `instance` argument": ref.pair_errors(model, 0),
+        "you returned the errors of the last instance; use the `instance` argument": ref.pair_errors(model, 2),
+    }) + " (on the diagonal only feature i is on, at value 1, not 2)"
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. The original exercise's model
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=2)
+def test_seed_toy_model_forward(sub, ref):
+    torch.manual_seed(7)
+    student = sub.SeedToyModel(3, 5, 2)
+    reference = ref.SeedToyModel(3, 5, 2)
+    params = dict(student.named_parameters())
+    assert set(params) >= {"W_enc", "b_enc", "W_dec", "b_dec"}, f"SeedToyModel parameters: {sorted(params)}"
+    with torch.no_grad():
+        for name, param in reference.named_parameters():
+            param.copy_(torch.randn_like(param) * 0.5)
+            params[name].copy_(param)
+    x = torch.rand(32, 3, 5)
+    expected = reference(x).detach()
+    actual = tensor(student(x), "SeedToyModel.forward")
+    pre = torch.einsum("ihf,bif->bih", reference.W_enc, x) + reference.b_enc
+    decode = lambda h: torch.einsum("ifh,bih->bif", reference.W_dec, h) + reference.b_dec  # noqa: E731
+    assert close(actual, expected), diagnose(actual, expected, "SeedToyModel.forward", {
+        "this model has a ReLU on the hidden layer": decode(pre).detach(),
+        "this model has no ReLU on the output": F.relu(decode(F.relu(pre))).detach(),
+    })
+
+
+@graded(points=1, visible=False, timeout=120)
+def test_seed_toy_model_loses_to_real_model(sub, ref):
+    p, importance = torch.full((8, 5), 0.05), torch.ones(8, 5)
+    best = {}
+    for name, cls in (("original", sub.SeedToyModel), ("real", ref.ToyModel)):
+        torch.manual_seed(0)
+        model = cls(8, 5, 2)
+        best[name] = _final_loss(ref.train_toy_model(model, p, importance, steps=3000, progress=False)).min().item()
+    assert best["original"] > tol.SEED_MODEL_LOSS_RATIO * best["real"], (
+        f"trained at p = 0.05, your SeedToyModel reaches loss {best['original']:.5f}, close to the real toy "
+        f"model's {best['real']:.5f}: it should be the original exercise's model (untied, hidden ReLU, linear output)")
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. Toy SAE
+# --------------------------------------------------------------------------------------------------
+
+def _paired_saes(sub, ref, n_inst=3, d_in=2, n_latents=6):
+    torch.manual_seed(8)
+    student = sub.ToySAE(n_inst, d_in, n_latents)
+    reference = ref.ToySAE(n_inst, d_in, n_latents)
+    params = dict(student.named_parameters())
+    assert set(params) >= {"W_enc", "W_dec", "b_enc", "b_dec"}, f"ToySAE parameters: {sorted(params)}"
+    with torch.no_grad():
+        for name, param in reference.named_parameters():
+            value = torch.randn_like(param) * 0.3 if name.startswith("b") else params[name]
+            param.copy_(value)
+            params[name].copy_(value)
+    return student, reference
+
+
+@graded(points=2)
+def test_toy_sae_forward(sub, ref):
+    student, reference = _paired_saes(sub, ref)
+    h = torch.randn(40, 3, 2)
+    z_expected, h_hat_expected = (t.detach() for t in reference(h))
+    z, h_hat = (tensor(t, "ToySAE.forward") for t in student(h))
+    encode = lambda v: (torch.einsum("bid,idl->bil", v, reference.W_enc) + reference.b_enc).detach()  # noqa: E731
+    assert close(z, z_expected), diagnose(z, z_expected, "the latents z", {
+        "subtract the decoder bias before encoding: W_enc (h - b_dec) + b_enc": F.relu(encode(h)),
+        "the latents need a ReLU": encode(h - reference.b_dec),
+    })
+    assert close(h_hat, h_hat_expected), diagnose(h_hat, h_hat_expected, "the reconstruction h_hat", {
+        "add the decoder bias b_dec to the reconstruction": (h_hat_expected - reference.b_dec).detach(),
+    })
+
+
+@graded(points=1)
+def test_toy_sae_loss(sub, ref):
+    student, reference = _paired_saes(sub, ref)
+    h = torch.randn(40, 3, 2)
+    expected = reference.loss(h, 0.3).detach()
+    actual = tensor(student.loss(h, 0.3), "ToySAE.loss")
+    z, h_hat = (t.detach() for t in reference(h))
+    mse_sum, l1 = (h - h_hat).pow(2).sum(-1), z.abs().sum(-1)
+    assert close(actual, expected), diagnose(actual, expected, "ToySAE.loss", {
+        "sum the squared error over d_in (it is ‖h - ĥ‖²), don't average it": ((h - h_hat).pow(2).mean(-1) + 0.3 * l1).mean(0),
+        "the L1 penalty is on the latents z, not on the reconstruction": (mse_sum + 0.3 * h_hat.abs().sum(-1)).mean(0),
+        "multiply the L1 term by l1_coeff": (mse_sum + l1).mean(0),
+        "return one loss per instance, averaged over the batch": (mse_sum + 0.3 * l1).sum(0),
+    })
+
+
+@graded(points=2)
+def test_resample_dead_latents(sub, ref):
+    # d_in = 8, so that random inputs point in clearly different directions (in 2-D, one of 256
+    # inputs is always within a degree of any other, and a missing "- b_dec" would go unnoticed).
+    student, _ = _paired_saes(sub, ref, n_inst=2, d_in=8, n_latents=6)
+    dead = torch.tensor([[True, False, False, True, False, False], [False] * 6])
+    before = {n: p.detach().clone() for n, p in student.named_parameters()}
+    torch.manual_seed(9)
+    h = torch.randn(256, 2, 8)
+    count = sub.resample_dead_latents(student, h, dead)
+    assert count == 2, f"resample_dead_latents should return the number of dead latents resampled (2), got {count}"
+    alive = ~dead
+    for name in ("W_dec", "b_enc"):
+        assert torch.equal(getattr(student, name).detach()[alive], before[name][alive]), f"alive latents' {name} must not change"
+    assert torch.equal(student.W_enc.detach().transpose(1, 2)[alive], before["W_enc"].transpose(1, 2)[alive]), (
+        "alive latents' encoder columns must not change")
+    rows = student.W_dec.detach()[0, [0, 3]]
+    assert torch.allclose(rows.norm(dim=-1), torch.ones(2), atol=1e-5), "resampled decoder rows must be unit vectors"
+    targets = F.normalize(h[:, 0] - before["b_dec"][0], dim=-1)  # every candidate direction in the batch
+    best = (rows @ targets.T).max(1).values
+    assert (best > 1 - 1e-4).all(), (
+        "each resampled decoder row must be an input from the batch minus b_dec, normalised (did you forget "
+        "to subtract b_dec?)")
+    alive_scale = before["W_enc"][0][:, alive[0]].norm(dim=0).mean()
+    enc = student.W_enc.detach()[0][:, [0, 3]].T
+    assert torch.allclose(enc, rows * 0.2 * alive_scale, atol=1e-4), (
+        "the encoder column of a resampled latent is its decoder direction times 0.2 x the mean norm of the "
+        "alive encoder columns")
+    assert (student.b_enc.detach()[0, [0, 3]] == 0).all(), "reset the encoder bias of resampled latents to 0"
+
+
+def judge_toy_sae(ref, W_dec: torch.Tensor, W_true: torch.Tensor, fired: torch.Tensor, final_loss: torch.Tensor) -> str | None:
+    """None if the lowest-loss SAE instance recovers enough features and has no dead latents.
+
+    W_dec: [inst, latents, d]; W_true: [inst, d, feat]; fired: [inst, latents] bool; final_loss: [inst].
+    """
+    best = final_loss.argmin()
+    recovered = ref.recovered_features(W_dec, W_true, tol.SAE_COSINE)
+    dead = int((~fired[best]).sum())
+    if recovered[best] < tol.SAE_MIN_RECOVERED:
+        return (f"the best SAE instance recovers {recovered[best]} of 5 features at cosine > {tol.SAE_COSINE} "
+                f"(per instance: {recovered.tolist()}): check the encoder/decoder, the loss and resampling")
+    return f"the best SAE instance still has {dead} dead latents after resampling" if dead else None
+
+
+def fired_latents(ref, sae, target, p: torch.Tensor, n: int = 20_000) -> torch.Tensor:
+    """Which latents fire at least once on ``n`` fresh inputs: [inst, latents] bool."""
+    with torch.no_grad():
+        z, _ = sae(target.hidden(ref.generate_batch(n, p)))
+    return (z > 0).any(0)
+
+
+@graded(points=3, timeout=180)
+def test_toy_sae_recovers_features(sub, ref):
+    torch.manual_seed(0)
+    target = ref.pentagon_model(8)
+    sae = sub.ToySAE(8, 2, 5)
+    p = torch.full((8, 5), 0.02)
+    history = tensor(sub.train_toy_sae(sae, target, p, progress=False), "train_toy_sae")
+    fired = fired_latents(ref, sae, target, p)
+    problem = judge_toy_sae(ref, sae.W_dec.detach(), target.W.detach(), fired, _final_loss(history))
+    assert problem is None, problem

@@ -1,0 +1,166 @@
+"""Grade a submission folder: one isolated subprocess per part, results merged per test.
+
+A submission that hangs, crashes, exits, allocates without bound or prints without end loses
+only its own points: each part runs in its own process group with a wall-clock limit and an
+address-space limit, and tests that never reported are recorded as failed with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.framework import PART_FILE, REPO, GradedTest, parts, graded_tests
+
+LOG_TAIL = 1500  # characters of a dead worker's output quoted in the results
+
+
+@dataclass
+class Limits:
+    """Per-part limits for one submission (environment variables override the defaults)."""
+
+    wall_seconds: float = float(os.environ.get("GRADER_PART_TIMEOUT", 1200))
+    memory_gb: float = float(os.environ.get("GRADER_MEMORY_GB", 8))
+    threads: int = int(os.environ.get("GRADER_THREADS", 1))
+
+
+@dataclass
+class PartResult:
+    part: str
+    file: Path | None
+    tests: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(t["score"] for t in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t["max_score"] for t in self.tests)
+
+
+def find_submission_file(folder: Path, part: str) -> Path | None:
+    """The submission's file for ``part``: ``.py`` if it has the same cells as the ``.ipynb``.
+
+    When both exist and differ (a student edited one without Jupytext pairing), the one that
+    differs from the untouched student stub is taken; if both do, the newer one.
+    """
+    candidates = {p.suffix: p for p in folder.glob(f"{part}.*") if PART_FILE.match(p.name)}
+    if len(candidates) < 2:
+        return next(iter(candidates.values()), None)
+    from grader.loader import definition_sources, read_cells
+
+    py, ipynb = candidates[".py"], candidates[".ipynb"]
+    code = {p: definition_sources(read_cells(p)) for p in (py, ipynb)}
+    if code[py] == code[ipynb]:
+        return py
+    stub = REPO / "student" / f"{part}.py"
+    pristine = definition_sources(read_cells(stub)) if stub.exists() else None
+    edited = [p for p in (py, ipynb) if code[p] != pristine]
+    if len(edited) == 1:
+        return edited[0]
+    return max((py, ipynb), key=lambda p: p.stat().st_mtime)
+
+
+def _limit_memory(gigabytes: float):
+    def apply() -> None:
+        limit = int(gigabytes * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def _failed(test: GradedTest, reason: str) -> dict:
+    return {
+        "name": test.name, "part": test.part, "score": 0, "max_score": test.points, "status": "failed",
+        "output": reason, "visibility": "visible" if test.visible else "after_published",
+    }
+
+
+def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword: str | None = None) -> PartResult:
+    """Run the part's graded tests on ``file`` in a fresh subprocess and collect one record per test."""
+    expected = graded_tests(part)
+    result = PartResult(part, file)
+    if file is None:
+        result.tests = [_failed(t, f"no {part}.py or {part}.ipynb in the submission") for t in expected]
+        return result
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="grade_") as tmp:
+        results, log = Path(tmp) / "results.jsonl", Path(tmp) / "log.txt"
+        env = {**os.environ, "SAECOURSE_THREADS": str(limits.threads), "SAECOURSE_OUT": str(Path(tmp) / "outputs"),
+               "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        cmd = [sys.executable, "-m", "grader.worker", "--part", part, "--submission", str(file.resolve()),
+               "--results", str(results)] + (["-k", keyword] if keyword else [])
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp,
+                                    env=env, start_new_session=True, preexec_fn=_limit_memory(limits.memory_gb))
+            try:
+                proc.wait(timeout=limits.wall_seconds)
+                death = f"the grading process ended with exit code {proc.returncode}"
+            except subprocess.TimeoutExpired:
+                death = f"the part took longer than {limits.wall_seconds:.0f} s and was stopped"
+            finally:
+                _kill_group(proc)
+        lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+        tail = log.read_text(errors="replace")[-LOG_TAIL:]
+    reported = {r["name"]: r for r in lines if "name" in r}
+    collected = next((set(r["collected"]) for r in lines if "collected" in r), None)
+    selected = [t for t in expected if collected is None or t.name in collected]
+    why = f"not graded: {death} before this test finished. Last output:\n{tail}"
+    result.tests = [reported.get(t.name) or _failed(t, why) for t in selected]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the worker and anything it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def grade_submission(folder: Path, only_parts: list[str] | None = None, limits: Limits = Limits(),
+                     keyword: str | None = None) -> list[PartResult]:
+    """Grade every part (or ``only_parts``) of the submission in ``folder``."""
+    return [grade_part(p, find_submission_file(folder, p), limits, keyword) for p in (only_parts or parts())]
+
+
+def gradescope_json(results: list[PartResult]) -> dict:
+    """Gradescope's autograder ``results.json`` shape."""
+    tests = [{**t, "name": f"{t['part']}::{t['name']}"} for r in results for t in r.tests]
+    for t in tests:
+        t.pop("part")
+    return {
+        "score": sum(r.score for r in results),
+        "max_score": sum(r.max_score for r in results),
+        "execution_time": round(sum(r.seconds for r in results), 1),
+        "tests": tests,
+    }
+
+
+def table(results: list[PartResult]) -> str:
+    """Human-readable per-test table ending in ``TOTAL: x / y``."""
+    lines = []
+    for r in results:
+        source = r.file.name if r.file else "missing"
+        lines.append(f"{r.part}  ({source}, {r.score:g} / {r.max_score:g}, {r.seconds:.0f} s)")
+        for t in r.tests:
+            mark = "PASS" if t["status"] == "passed" else "FAIL"
+            hidden = "" if t["visibility"] == "visible" else " [hidden]"
+            lines.append(f"  {mark}  {t['score']:g}/{t['max_score']:g}  {t['name']}{hidden}")
+            if t["status"] != "passed":
+                lines.extend("        " + ln for ln in t["output"].splitlines()[:12])
+    total, most = sum(r.score for r in results), sum(r.max_score for r in results)
+    lines.append(f"TOTAL: {total:g} / {most:g}")
+    return "\n".join(lines)

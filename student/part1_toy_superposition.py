@@ -1,0 +1,590 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Part 1 — Toy models of superposition
+#
+# A network has far more *features* it would like to represent (is this token inside a quote? is
+# this Python? is this a name?) than it has neurons. Elhage et al. (2022), [*Toy Models of
+# Superposition*](https://transformer-circuits.pub/2022/toy_model/index.html), showed in a model
+# small enough to draw that when features are **sparse**, a network stores more features than it has
+# dimensions by giving them *almost* orthogonal directions and tolerating a little interference.
+# This is **superposition**, and it is why single neurons are polysemantic and why we will need
+# sparse autoencoders (Parts 2–7) to read the features back out.
+#
+# In this part you will
+# 1. generate sparse synthetic features with a given **feature probability** and **importance**;
+# 2. build the paper's model, `x' = ReLU(WᵀW x + b)`, with many **instances** trained in one batch;
+# 3. train it and watch 5 features arrange themselves in 2 dimensions as a **pentagon**, as two
+#    **antipodal pairs**, or as **2 orthogonal features**, depending on sparsity and importance;
+# 4. measure **feature dimensionality** and interference;
+# 5. see why the model of the original version of this exercise never forms these shapes;
+# 6. train a tiny **sparse autoencoder** that recovers the hidden features, with dead-latent resampling.
+#
+# **How this notebook is graded.** Fill in every cell that says `raise NotImplementedError()`.
+# Cells that call `check("...")` run the visible tests on your current definitions; run them as you
+# go. The grader (`make grade SUBMISSION=student`) runs those and some hidden tests. Cells tagged
+# `demo` (training runs and plots) are skipped by the grader, so your functions must not rely on
+# variables those cells create.
+#
+# > **What the original exercise got wrong, and this course fixes.** Its "toy model" had separate
+# > encoder and decoder weights, a ReLU on the *hidden* layer, Gaussian feature values and no
+# > importance; it called the probability of a feature being present `sparsity`. That model never
+# > shows the geometry of the paper. We build the real model, and in section 5 you will find out why
+# > the original one fails.
+
+# %%
+import einops
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from grader.nb import checker
+from saecourse import plots
+from saecourse.utils import save_figure, set_seed, set_threads
+
+check = checker("part1_toy_superposition")
+set_threads(1)  # tiny models: one thread avoids synchronisation overhead (measured: up to 6x faster)
+
+# %% [markdown]
+# ## 1. Sparse features
+#
+# Each input `x` has `n_features` entries. Feature `i` is present with probability `p_i`, the
+# **feature probability** (the paper's sparsity is `S = 1 - p`); when present its value is uniform in
+# `[0, 1]`, otherwise it is exactly 0. Values are non-negative, like the activation of a real
+# feature ("how much is this a quote?").
+#
+# We will train many independent copies of the model at once, the **instances**, each with its own
+# feature probability. So the data has shape `[batch, inst, feat]`, and `feature_probability` has
+# shape `[inst, feat]` (broadcast against the batch).
+#
+# **Exercise 1.1.** Implement `generate_batch`. Draw two independent uniforms per entry: one
+# decides presence (`< p`), the other is the value.
+
+# %% nbgrader={"grade": false, "grade_id": "generate_batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def generate_batch(batch_size: int, feature_probability: Tensor) -> Tensor:
+    """Sparse feature vectors.
+
+    feature_probability: [inst, feat], the probability that each feature is present.
+    Returns x: [batch, inst, feat]; an entry is uniform in [0, 1] with probability p, else 0.
+    """
+    shape = (batch_size, *feature_probability.shape)
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_generate_batch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_generate_batch_values")
+
+
+# %% [markdown]
+# ## 2. The model
+#
+# The toy model compresses `n_features` into `n_hidden < n_features` dimensions with a matrix
+# `W: [hidden, feat]` and reconstructs with the **same** matrix transposed, then a bias and a ReLU:
+#
+# $$h = W x, \qquad x' = \mathrm{ReLU}(W^\top h + b) = \mathrm{ReLU}(W^\top W x + b).$$
+#
+# Column `W_i` is the direction feature `i` gets in the hidden space. The output ReLU matters: it
+# lets the model *filter out* negative interference (when `W_iᵀW_j < 0`, another feature's presence
+# pushes feature `i`'s output below zero, and the ReLU clips it back to 0, which is correct when
+# feature `i` is absent). Tying the weights makes `WᵀW` the whole story: its diagonal says how well
+# each feature is represented, its off-diagonal how much features interfere.
+#
+# All instances live in one module: `W: [inst, hidden, feat]`, `b_final: [inst, feat]`. One forward
+# pass and one optimiser step train every instance at once, independently.
+#
+# **Exercise 2.1.** Implement `hidden` (`h = Wx`) and `forward` (`x'`). `einops.einsum` with
+# named axes makes the instance dimension hard to get wrong.
+
+# %% nbgrader={"grade": false, "grade_id": "toy_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ToyModel(nn.Module):
+    """Elhage et al.'s toy model, ``n_instances`` independent copies trained in one batch."""
+
+    def __init__(self, n_instances: int, n_features: int, n_hidden: int):
+        super().__init__()
+        std = (2 / (n_hidden + n_features)) ** 0.5  # Xavier-normal for each instance's [hidden, feat] matrix
+        self.W = nn.Parameter(torch.randn(n_instances, n_hidden, n_features) * std)
+        self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def hidden(self, x: Tensor) -> Tensor:
+        """x: [batch, inst, feat] -> h: [batch, inst, hidden]."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [batch, inst, feat] -> x': [batch, inst, feat]."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_toy_model", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_toy_model_forward")
+
+
+# %% [markdown]
+# ## 3. Importance-weighted loss
+#
+# Not all features matter equally, so each feature has an **importance** `I_i` and the loss of one
+# instance is the importance-weighted squared error, averaged over the batch and the features:
+#
+# $$L = \frac{1}{B \, n} \sum_{b} \sum_{i} I_i \, (x_i - x'_i)^2 .$$
+#
+# **Exercise 3.1.** Return one loss per instance, shape `[inst]`. The training loop will
+# `.sum()` them before `backward()`: a *sum* gives every instance exactly the gradient it would get
+# if trained alone (a mean would shrink each instance's learning rate by the number of instances).
+
+# %% nbgrader={"grade": false, "grade_id": "importance_weighted_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def importance_weighted_loss(out: Tensor, x: Tensor, importance: Tensor) -> Tensor:
+    """out, x: [batch, inst, feat]; importance: [inst, feat]. Returns the loss of each instance: [inst]."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_importance_weighted_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_importance_weighted_loss")
+
+# %% [markdown]
+# ## 4. Training many instances at once
+#
+# **Exercise 4.1.** Write the training loop: Adam, a fresh batch every step (the data is infinite,
+# so there are no epochs and no overfitting), the loss summed over instances. Record every
+# instance's loss at every step in `history[step]`. Remember `optimizer.zero_grad()`.
+
+# %% nbgrader={"grade": false, "grade_id": "train_toy_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_toy_model(
+    model: nn.Module,
+    feature_probability: Tensor,
+    importance: Tensor,
+    steps: int = 5000,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    progress: bool = True,
+) -> Tensor:
+    """Train every instance of ``model``; return the per-instance loss history: [steps, inst].
+
+    feature_probability, importance: [inst, feat].
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = torch.empty(steps, feature_probability.shape[0])
+    for step in tqdm(range(steps), disable=not progress, desc="toy model"):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+    return history
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_toy_model", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_training_reaches_reference_loss")
+
+# %% [markdown]
+# Now the experiment of the paper's first figure. 5 features, 2 hidden dimensions, and three
+# **regimes**, 8 instances each (different random initialisations):
+#
+# | regime | feature probability | importance | what the paper predicts |
+# |---|---|---|---|
+# | sparse | 0.05 | uniform | all 5 features in superposition: a pentagon |
+# | medium | 0.3 | uniform | two antipodal pairs, one feature dropped |
+# | dense  | 1.0 | decaying 0.7^i | no superposition: the 2 most important features, orthogonal |
+#
+# All 24 instances train in one model, in one loop. (About 20 s on one CPU core.)
+
+# %%
+REGIMES = {
+    "sparse (p=0.05)": (0.05, [1.0] * 5),
+    "medium (p=0.3)": (0.3, [1.0] * 5),
+    "dense, decaying importance": (1.0, [0.7**i for i in range(5)]),
+}
+
+
+def regime_settings(instances_per_regime: int = 8) -> tuple[Tensor, Tensor]:
+    """feature_probability and importance for all regimes, stacked: both [regimes * instances, 5]."""
+    p = torch.tensor([[prob] * 5 for prob, _ in REGIMES.values()])
+    importance = torch.tensor([imp for _, imp in REGIMES.values()])
+    return p.repeat_interleave(instances_per_regime, 0), importance.repeat_interleave(instances_per_regime, 0)
+
+
+# %% tags=["demo"]
+set_seed(0)
+feature_probability, importance = regime_settings()
+model = ToyModel(n_instances=len(feature_probability), n_features=5, n_hidden=2)
+history = train_toy_model(model, feature_probability, importance)
+final_loss = history[-100:].mean(0)
+fig = plots.loss_curves(history[:, ::8], labels=list(REGIMES), title="toy model: first instance of each regime")
+save_figure(fig, "part1_loss_curves")
+
+# %% [markdown]
+# ## 5. Geometry
+#
+# Look before you measure: each panel below is one instance, each arrow a column `W_i`.
+
+# %% tags=["demo"]
+titles = [f"{name.split(' ')[0]} #{k}  L={final_loss[r * 8 + k]:.4f}" for r, name in enumerate(REGIMES) for k in range(8)]
+fig = plots.features_in_2d(model.W, titles, cols=8)
+save_figure(fig, "part1_features_in_2d")
+fig = plots.gram_heatmaps(model.W[::8], list(REGIMES), cols=3)
+save_figure(fig, "part1_gram")
+
+# %% [markdown]
+# ### Feature dimensionality
+#
+# How much of a dimension does feature `i` get? Elhage et al. define its **dimensionality**
+#
+# $$D_i = \frac{\lVert W_i \rVert^2}{\sum_j (\hat W_i \cdot W_j)^2},$$
+#
+# where `Ŵ_i = W_i / ‖W_i‖`. The numerator is how strongly feature `i` is represented; the
+# denominator adds the share of that direction taken by every feature (including `i` itself). A
+# feature alone in its dimension has `D = 1`; two antipodal features share one dimension,
+# `D = 1/2`; five features in a pentagon share two dimensions, `D = 2/5`; an ignored feature has
+# `D = 0`.
+#
+# **Exercise 5.1.** Implement `feature_dimensionality`. Guard the division for features with zero
+# norm (their dimensionality is 0).
+
+# %% nbgrader={"grade": false, "grade_id": "feature_dimensionality", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def feature_dimensionality(W: Tensor, eps: float = 1e-8) -> Tensor:
+    """W: [inst, hidden, feat] -> D: [inst, feat]."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_feature_dimensionality", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_feature_dimensionality")
+
+# %% [markdown]
+# ### Angles between neighbours
+#
+# In two dimensions we can also read the geometry off the angles. Take the features that are
+# represented (norm above a threshold), sort them by angle, and measure the gap from each to the next
+# going round the circle; the gaps sum to 360°. A regular pentagon has five gaps of 72°.
+#
+# **Exercise 5.2.** Implement `neighbour_gaps` for one instance. `torch.atan2` gives angles.
+
+# %% nbgrader={"grade": false, "grade_id": "neighbour_gaps", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def neighbour_gaps(W_instance: Tensor, min_norm: float = 0.5) -> Tensor:
+    """W_instance: [2, feat]. Returns the angles in degrees between angularly adjacent represented
+    features (norm > min_norm), in increasing order of angle: [n_represented], summing to 360."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_neighbour_gaps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_neighbour_gaps")
+
+# %% [markdown]
+# A single instance can get stuck in a worse arrangement (at p around 0.1 the pentagon and the
+# pairs are nearly tied, and seeds disagree), which is why we train several and judge the one with
+# the lowest loss.
+
+# %%
+def best_instances(final_loss: Tensor, instances_per_regime: int) -> Tensor:
+    """Index of the lowest-loss instance of each regime. final_loss: [regimes * instances]."""
+    per_regime = final_loss.view(-1, instances_per_regime)
+    return per_regime.argmin(1) + torch.arange(len(per_regime)) * instances_per_regime
+
+
+# %% tags=["demo"]
+for name, i in zip(REGIMES, best_instances(final_loss, 8).tolist()):
+    D = feature_dimensionality(model.W.detach())[i]
+    gaps = neighbour_gaps(model.W.detach()[i])
+    print(f"{name:28s} D = {[round(d, 3) for d in D.tolist()]}  gaps = {[round(g, 1) for g in gaps.tolist()]}")
+
+# %% [markdown]
+# The grader trains *your* model in these three regimes and checks the physical facts: the best
+# sparse instance is a pentagon (every `D` within 0.03 of 0.40, neighbours 72° ± 5° apart), the best
+# medium instance is two antipodal pairs (four features at `D ≈ 0.5`), and the best dense instance
+# keeps exactly the 2 most important features, orthogonal (`D ≈ 1`, the rest 0).
+
+# %% nbgrader={"grade": true, "grade_id": "test_geometry", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check("test_sparse_regime_forms_pentagon")
+check("test_medium_regime_forms_antipodal_pairs")
+check("test_dense_regime_keeps_two_orthogonal_features")
+
+# %% [markdown]
+# ### Dimensionality across sparsity
+#
+# The paper's most striking plot: many features in fewer dimensions, sweeping the feature
+# probability. As features get sparser, the model packs in more of them (the black line, dimensions
+# per feature `m / ‖W‖²_F`, falls), and individual features don't take arbitrary dimensionalities:
+# they stick to the fractions of simple geometric shapes (1, 3/4, 2/3, 1/2, 2/5, ...).
+
+# %% tags=["demo"]
+set_seed(0)
+n_inst, n_feat, n_hid = 20, 40, 10
+probs = torch.logspace(0, -2, n_inst)
+sweep = ToyModel(n_inst, n_feat, n_hid)
+train_toy_model(sweep, probs[:, None].expand(n_inst, n_feat), torch.ones(n_inst, n_feat), steps=4000, batch_size=256)
+W = sweep.W.detach()
+dims_per_feature = n_hid / W.pow(2).sum((1, 2))
+fig = plots.dimensionality_scatter(feature_dimensionality(W), probs, dims_per_feature)
+save_figure(fig, "part1_dimensionality")
+
+# %% [markdown]
+# ## 6. Interference
+#
+# Superposition is a bet that features rarely co-occur. The original exercise tested it by
+# reconstructing one active feature versus several. Let's do that systematically: for every pair of
+# features `(i, j)` turn both on at value 1 (and for `i = j` only feature `i`) and measure the
+# squared reconstruction error `Σ_k (x_k - x'_k)²` of one instance.
+#
+# **Exercise 6.1.** Implement `pair_errors`. Build all `n²` inputs as one batch, feed the same
+# input to every instance (the model wants `[batch, inst, feat]`), and keep the chosen instance.
+
+# %% nbgrader={"grade": false, "grade_id": "pair_errors", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@torch.no_grad()
+def pair_errors(model: ToyModel, instance: int) -> Tensor:
+    """Squared reconstruction error when features i and j (only i on the diagonal) are 1: [feat, feat]."""
+    n_inst, _, n_feat = model.W.shape
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pair_errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_pair_errors")
+
+# %% tags=["demo"]
+pentagon = best_instances(final_loss, 8)[0].item()
+errors = pair_errors(model, pentagon)
+print("single feature errors:", [round(e, 3) for e in errors.diag().tolist()])
+print(errors.round(decimals=3))
+
+# %% [markdown]
+# In the pentagon, neighbours sit 72° apart (`cos 72° > 0`: positive interference, which the ReLU
+# lets through, so both outputs are too large), while non-neighbours sit 144° apart (`cos 144° < 0`:
+# negative interference, which the output ReLU clips to 0). So a pair of **neighbours** costs more
+# than a pair of non-neighbours. Check that in the matrix above. Superposition is cheap exactly
+# when such coincidences are rare, that is, when features are sparse.
+
+# %% [markdown]
+# ## 7. Why the original model never forms a pentagon
+#
+# The original version of this exercise used untied encoder and decoder matrices, a ReLU on the
+# **hidden** layer and no ReLU on the output:
+#
+# $$h = \mathrm{ReLU}(W_{enc} x + b_{enc}), \qquad x' = W_{dec} h + b_{dec}.$$
+#
+# **Exercise 7.1.** Implement its forward pass, with instances, so the same training loop trains
+# it: `W_enc: [inst, hidden, feat]`, `b_enc: [inst, hidden]`, `W_dec: [inst, feat, hidden]`,
+# `b_dec: [inst, feat]`.
+
+# %% nbgrader={"grade": false, "grade_id": "seed_toy_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class SeedToyModel(nn.Module):
+    """The original exercise's model: untied weights, ReLU on the hidden layer, linear output."""
+
+    def __init__(self, n_instances: int, n_features: int, n_hidden: int):
+        super().__init__()
+        std = (2 / (n_hidden + n_features)) ** 0.5
+        self.W_enc = nn.Parameter(torch.randn(n_instances, n_hidden, n_features) * std)
+        self.b_enc = nn.Parameter(torch.zeros(n_instances, n_hidden))
+        self.W_dec = nn.Parameter(torch.randn(n_instances, n_features, n_hidden) * std)
+        self.b_dec = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [batch, inst, feat] -> x': [batch, inst, feat]."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_seed_toy_model", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_seed_toy_model_forward")
+
+# %% tags=["demo"]
+set_seed(0)
+sparse_p, uniform = regime_settings()[0][:8], torch.ones(8, 5)
+seed_model = SeedToyModel(8, 5, 2)
+seed_history = train_toy_model(seed_model, sparse_p, uniform)
+print(f"final loss, real toy model (sparse regime, best of 8): {final_loss[:8].min():.5f}")
+print(f"final loss, original model  (sparse regime, best of 8): {seed_history[-100:].mean(0).min():.5f}")
+fig = plots.features_in_2d(seed_model.W_enc.detach(), [f"encoder directions #{k}" for k in range(8)], cols=8)
+save_figure(fig, "part1_seed_model_encoder")
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "answer_why_no_pentagon", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Question 7.2 (written, graded by hand).** The original model reaches a clearly worse loss in
+# the sparse regime, and its encoder directions are no pentagon. Explain why, in terms of what each
+# ReLU can and cannot do. (Hint: what does a ReLU on `h` do to a feature that points into a
+# negative half-plane of the hidden space? And which ReLU is able to remove negative interference?)
+#
+# YOUR ANSWER HERE
+
+# %% [markdown]
+# ## 8. A toy sparse autoencoder recovers the hidden features
+#
+# A real network only shows us `h`, the hidden activations, never the features. Can we get the
+# features back from `h` alone? A **sparse autoencoder** (SAE) learns an overcomplete dictionary:
+#
+# $$z = \mathrm{ReLU}\big(W_{enc}(h - b_{dec}) + b_{enc}\big), \qquad \hat h = W_{dec} z + b_{dec},$$
+#
+# with loss `‖h - ĥ‖² + λ ‖z‖₁` (squared error summed over the hidden dimensions, L1 summed over
+# latents, both averaged over the batch). The decoder rows are kept at unit norm, otherwise the L1
+# penalty could be dodged by shrinking `z` and growing the decoder. If the SAE works, each decoder
+# row (a direction in `h`-space) lines up with one column `W_i` of the toy model. Part 2 builds the
+# full version on a real language model; here everything is small enough to check exactly.
+#
+# Our SAE also has instances, one per toy-model instance: `W_enc: [inst, d_in, latents]`,
+# `W_dec: [inst, latents, d_in]`. It starts with `W_enc = W_decᵀ`.
+#
+# **Exercise 8.1.** Implement `forward` and `loss` (per instance, shape `[inst]`).
+
+# %% nbgrader={"grade": false, "grade_id": "toy_sae", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ToySAE(nn.Module):
+    """A sparse autoencoder with instances; decoder rows are unit vectors."""
+
+    def __init__(self, n_instances: int, d_in: int, n_latents: int):
+        super().__init__()
+        W_dec = F.normalize(torch.randn(n_instances, n_latents, d_in), dim=-1)
+        self.W_dec = nn.Parameter(W_dec)
+        self.W_enc = nn.Parameter(W_dec.transpose(1, 2).clone())
+        self.b_enc = nn.Parameter(torch.zeros(n_instances, n_latents))
+        self.b_dec = nn.Parameter(torch.zeros(n_instances, d_in))
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """h: [batch, inst, d_in] -> (z: [batch, inst, latents], h_hat: [batch, inst, d_in])."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def loss(self, h: Tensor, l1_coeff: float) -> Tensor:
+        """Per-instance loss, [inst]: batch mean of (squared error summed over d_in + l1_coeff * L1 of z)."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        """Project the decoder rows back to unit norm (call after every optimiser step)."""
+        self.W_dec.data = F.normalize(self.W_dec.data, dim=-1)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_toy_sae", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_toy_sae_forward")
+check("test_toy_sae_loss")
+
+# %% [markdown]
+# ### Dead latents and resampling
+#
+# Some latents never fire: their encoder direction points where no data is, so they get no
+# gradient and stay dead forever. The cure (Bricken et al. 2023) is to **resample** them: every so
+# often, find the latents that did not fire since the last check, and re-initialise each one to
+# point at an input the SAE currently reconstructs badly: decoder row = the normalised input
+# (minus `b_dec`), encoder column = the same direction scaled to 0.2 × the mean norm of the alive
+# encoder columns, encoder bias 0. Inputs are drawn with probability proportional to their squared
+# reconstruction loss.
+#
+# **Exercise 8.2.** Implement `resample_dead_latents` (it returns how many it resampled), then
+# read the training loop, which is given.
+
+# %% nbgrader={"grade": false, "grade_id": "resample_dead_latents", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@torch.no_grad()
+def resample_dead_latents(sae: ToySAE, h: Tensor, dead: Tensor) -> int:
+    """Re-initialise the dead latents of every instance towards badly reconstructed inputs.
+
+    h: [batch, inst, d_in], a fresh batch; dead: [inst, latents] bool. Returns the number resampled.
+    """
+    _, h_hat = sae(h)
+    loss = (h - h_hat).pow(2).sum(-1)  # [batch, inst]
+    for inst in range(h.shape[1]):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+    return int(dead.sum())
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_resample_dead_latents", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_resample_dead_latents")
+
+
+# %%
+def train_toy_sae(
+    sae: ToySAE,
+    model: ToyModel,
+    feature_probability: Tensor,
+    steps: int = 10_000,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    l1_coeff: float = 0.3,
+    resample_every: int = 2500,
+    progress: bool = True,
+) -> Tensor:
+    """Train ``sae`` on the hidden activations of ``model``; return the per-instance loss history [steps, inst].
+
+    Latents that did not fire during a window of ``resample_every`` steps are resampled at its end
+    (except after the last window). The optimiser is rebuilt after resampling so that stale Adam
+    moments do not push the new latents around.
+    """
+    optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+    history = torch.empty(steps, model.W.shape[0])
+    fired = torch.zeros_like(sae.b_enc, dtype=torch.bool)
+    for step in tqdm(range(steps), disable=not progress, desc="toy SAE"):
+        with torch.no_grad():
+            h = model.hidden(generate_batch(batch_size, feature_probability))
+        loss = sae.loss(h, l1_coeff)
+        optimizer.zero_grad()
+        loss.sum().backward()
+        optimizer.step()
+        sae.normalize_decoder()
+        history[step] = loss.detach()
+        with torch.no_grad():
+            fired |= (sae(h)[0] > 0).any(0)
+        if (step + 1) % resample_every == 0 and step + 1 < steps:
+            with torch.no_grad():
+                fresh = model.hidden(generate_batch(batch_size, feature_probability))
+            if resample_dead_latents(sae, fresh, ~fired):
+                optimizer = torch.optim.Adam(sae.parameters(), lr=lr)
+            fired.zero_()
+    return history
+
+
+def recovered_features(W_dec: Tensor, W_model: Tensor, threshold: float = 0.9) -> Tensor:
+    """How many true features each SAE instance recovers: a feature counts if some decoder row
+    has cosine similarity above ``threshold`` with it. W_dec: [inst, latents, d]; W_model: [inst, d, feat]."""
+    cosine = einops.einsum(F.normalize(W_dec, dim=-1), F.normalize(W_model, dim=1), "inst lat d, inst d feat -> inst lat feat")
+    return (cosine.max(1).values > threshold).sum(-1)
+
+
+# %% [markdown]
+# We train 8 SAEs (5 latents each) on a perfect pentagon: a toy model whose 5 feature directions
+# are exactly 72° apart, with feature probability 0.02 (rarer co-occurrence makes the directions easier to see).
+
+# %%
+def pentagon_model(n_instances: int) -> ToyModel:
+    """A toy model whose every instance is the ideal pentagon: 5 unit features, 72° apart."""
+    angles = torch.arange(5) * 2 * torch.pi / 5
+    model = ToyModel(n_instances, 5, 2)
+    with torch.no_grad():
+        model.W.copy_(torch.stack([angles.cos(), angles.sin()]).expand(n_instances, 2, 5))
+    return model
+
+
+# %% tags=["demo"]
+set_seed(0)
+target = pentagon_model(8)
+sae = ToySAE(8, d_in=2, n_latents=5)
+sae_history = train_toy_sae(sae, target, torch.full((8, 5), 0.02))
+print("features recovered per SAE instance (cosine > 0.9):", recovered_features(sae.W_dec.detach(), target.W).tolist())
+fig = plots.features_in_2d(sae.W_dec.detach().transpose(1, 2), [f"SAE #{k} decoder" for k in range(8)], cols=8)
+save_figure(fig, "part1_toy_sae_decoder")
+
+# %% nbgrader={"grade": true, "grade_id": "test_toy_sae_recovery", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_toy_sae_recovers_features")
+
+# %% [markdown]
+# ## Summary
+#
+# * Superposition appears when features are **sparse**: the toy model packs 5 features into 2
+#   dimensions as a pentagon, and undoes the resulting interference with its output ReLU.
+# * Geometry is discrete: feature dimensionalities stick to 1, 1/2, 2/5, ...; which shape wins depends
+#   on feature probability and importance.
+# * Without the output ReLU and with a ReLU in the hidden layer (the original exercise's model),
+#   superposition does not pay, and the geometry never appears.
+# * A sparse autoencoder trained only on the hidden activations recovers the feature directions,
+#   provided dead latents are resampled. Part 2 does this on a real language model.

@@ -1,0 +1,42 @@
+"""Shared fixtures: grading results of the generated folders, computed once per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.framework import REPO, parts
+from grader.run import PartResult, grade_submission
+
+
+@pytest.fixture(scope="session")
+def solutions_results() -> dict[str, PartResult]:
+    return {r.part: r for r in grade_submission(REPO / "solutions")}
+
+
+@pytest.fixture(scope="session")
+def student_results() -> dict[str, PartResult]:
+    return {r.part: r for r in grade_submission(REPO / "student")}
+
+
+def make_submission(folder: Path, part: str, appended_code: str = "", source: str = "solutions") -> Path:
+    """A submission folder holding ``<source>/<part>.py`` with ``appended_code`` as a final cell.
+
+    Later definitions replace earlier ones, so appending a wrong function reproduces a student who
+    wrote that function wrongly (the rest of the notebook calls it by name).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (REPO / source / f"{part}.py").read_text()
+    if appended_code:
+        text += "\n\n# %%\n" + appended_code
+    (folder / f"{part}.py").write_text(text)
+    return folder
+
+
+def copy_submission(source: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in parts():
+        shutil.copy(source / f"{part}.py", folder / f"{part}.py")
+    return folder

@@ -1,0 +1,106 @@
+"""The course's soundness gates: what `make check` proves about course/, solutions/ and student/."""
+
+from __future__ import annotations
+
+import re
+
+import jupytext
+import pytest
+
+from grader.build import build, read_source
+from grader.framework import REPO, parts, graded_tests
+from grader.loader import is_test_cell
+
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+CHECK = re.compile(r"check\(\s*['\"](\w+)['\"]\s*\)")
+
+
+def test_every_part_exists_in_all_three_forms():
+    assert parts(), "no course/partN_*.py found"
+    for part in parts():
+        for folder in ("solutions", "student"):
+            for suffix in (".py", ".ipynb"):
+                assert (REPO / folder / f"{part}{suffix}").exists(), f"{folder}/{part}{suffix} is missing: run make build"
+
+
+def test_generated_folders_equal_a_fresh_build():
+    stale = build(check=True)
+    assert not stale, f"out of date (run make build, never edit generated files): {[str(p.relative_to(REPO)) for p in stale]}"
+
+
+@pytest.mark.parametrize("part", parts())
+def test_solutions_pass_every_grader_test(part, solutions_results):
+    result = solutions_results[part]
+    failed = {t["name"]: t["output"][:800] for t in result.tests if t["status"] != "passed"}
+    assert not failed, f"the reference solution fails: {failed}"
+    assert result.score == result.max_score > 0
+
+
+@pytest.mark.parametrize("part", parts())
+def test_untouched_student_stubs_score_zero(part, student_results):
+    scored = {t["name"]: t["score"] for t in student_results[part].tests if t["score"] > 0}
+    assert not scored, f"these tests give points to an untouched stub, so they cannot fail: {scored}"
+
+
+@pytest.mark.parametrize("part", parts())
+def test_no_solution_or_hidden_test_leaks_into_student(part):
+    course = (REPO / "course" / f"{part}.py").read_text()
+    hidden_tests = {t.name for t in graded_tests(part) if not t.visible}
+    outside_solutions = SOLUTION.sub("", course)
+    solution_lines = {
+        line.strip() for block in SOLUTION.findall(course) for line in block.splitlines()
+        if len(line.strip()) >= 12 and not line.strip().startswith("#") and line.strip() not in outside_solutions
+    }
+    for suffix in (".py", ".ipynb"):
+        text = (REPO / "student" / f"{part}{suffix}").read_text()
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
+            assert marker not in text, f"student/{part}{suffix} contains '{marker}'"
+        leaked = [name for name in hidden_tests if name in text]
+        assert not leaked, f"hidden tests named in student/{part}{suffix}: {leaked}"
+        if suffix == ".py":
+            student_lines = {line.strip() for line in text.splitlines()}
+            assert not solution_lines & student_lines, f"solution code in student/{part}.py: {solution_lines & student_lines}"
+
+
+@pytest.mark.parametrize("folder", ["solutions", "student"])
+@pytest.mark.parametrize("part", parts())
+def test_jupytext_pairs_in_sync(folder, part):
+    py = jupytext.read(REPO / folder / f"{part}.py")
+    ipynb = jupytext.read(REPO / folder / f"{part}.ipynb")
+    as_tuples = lambda nb: [(c.cell_type, c.source, c.metadata) for c in nb.cells]  # noqa: E731
+    assert as_tuples(py) == as_tuples(ipynb), f"{folder}/{part}.py and .ipynb have different cells"
+
+
+@pytest.mark.parametrize("part", parts())
+def test_notebook_test_cells_match_the_grader(part):
+    """Every graded test is called exactly once: visible ones in a test cell, hidden ones inside its
+    hidden block; each cell's nbgrader points equal the points of the tests it calls."""
+    tests = {t.name: t for t in graded_tests(part)}
+    called: list[str] = []
+    for cell in read_source(part).cells:
+        if cell.cell_type != "code" or not is_test_cell(cell):
+            continue
+        hidden = {n for block in HIDDEN.findall(cell.source) for n in CHECK.findall(block)}
+        names = CHECK.findall(cell.source)
+        unknown = [n for n in names if n not in tests]
+        assert not unknown, f"cell {cell.id} calls tests the grader does not have: {unknown}"
+        for name in names:
+            assert tests[name].visible == (name not in hidden), f"{name}: visibility differs between notebook and grader"
+        points = cell.metadata["nbgrader"].get("points")
+        assert points == sum(tests[n].points for n in names), f"cell {cell.id}: nbgrader points {points} != grader points"
+        called += names
+    assert sorted(called) == sorted(tests), f"tests not called exactly once from the notebook: {set(tests) ^ set(called)}"
+
+
+@pytest.mark.parametrize("part", parts())
+def test_nbgrader_metadata_is_consistent(part):
+    ids = []
+    for cell in read_source(part).cells:
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            assert "BEGIN SOLUTION" not in cell.source, f"solution region outside a solution cell: {cell.source[:80]}"
+            continue
+        assert meta.get("schema_version") == 3 and "grade_id" in meta, f"incomplete nbgrader metadata: {meta}"
+        ids.append(meta["grade_id"])
+    assert len(ids) == len(set(ids)), "nbgrader grade_ids must be unique"
