@@ -38,5 +38,8 @@ solutions: setup  ## execute every solution notebook end to end: build/executed,
 robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
 	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider
 
+bench: setup  ## speed targets as ratios against baselines measured in the same run
+	$(PY) bench/run.py
+
 clean:
 	rm -rf build outputs grades

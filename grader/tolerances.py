@@ -39,3 +39,10 @@ SAE_MIN_RECOVERED = 4    # of 5 features, on the lowest-loss SAE instance
 # Trained at p = 0.05 (best of 8, 3000 steps) it reaches 5.4-5.6x the real toy model's loss over 4
 # seeds (measured); a factor 2 separates them with a wide margin on both sides.
 SEED_MODEL_LOSS_RATIO = 2.0
+
+# --- Part 2: SAE training ---------------------------------------------------------------------
+SYNTHETIC_COSINE = 0.9      # a known direction counts as recovered above this cosine
+SYNTHETIC_RECOVERED = 0.9   # fraction of the 256 known directions; the reference recovers 99-100% (4 seeds)
+REAL_TOKENS = 20_000        # cached SmolLM2 layer-15 activations the real-data grader trains on
+REAL_L0_RTOL = 0.25         # the student's L0 within 25% of the reference's, trained the same way
+REAL_EV_DROP = 0.05         # and explained variance at most 0.05 below it

@@ -1,0 +1,300 @@
+"""Graded tests for Part 2, training SAEs on real language-model activations."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from grader import tolerances as tol
+from grader.framework import graded
+from grader.parts.part1_toy_superposition import close, diagnose, tensor
+
+
+def _float(value, what: str) -> float:
+    if isinstance(value, torch.Tensor):
+        assert value.numel() == 1, f"{what} should be a single number, got shape {tuple(value.shape)}"
+        value = value.item()
+    assert isinstance(value, (int, float)), f"{what} should return a number, got {type(value).__name__}"
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Massive activations
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=2)
+def test_massive_activations(sub, ref):
+    torch.manual_seed(0)
+    ctx_len = 8
+    context_pos = torch.arange(ctx_len).repeat(50)
+    acts = torch.randn(len(context_pos), 16) + 3.0
+    acts[context_pos == 0] *= 40  # a massive first position
+    expected = ref.median_norm_by_position(acts, context_pos, ctx_len)
+    actual = tensor(sub.median_norm_by_position(acts, context_pos, ctx_len), "median_norm_by_position")
+    norms = acts.norm(dim=-1)
+    means = torch.stack([norms[context_pos == p].mean() for p in range(ctx_len)])
+    assert close(actual, expected), diagnose(actual, expected, "median_norm_by_position", {
+        "use the median norm, not the mean": means})
+    for k in (1, 3):
+        share = _float(sub.variance_share_of_first_positions(acts, context_pos, k), "variance_share_of_first_positions")
+        want = ref.variance_share_of_first_positions(acts, context_pos, k)
+        raw = (acts.pow(2).sum(-1)[context_pos < k].sum() / acts.pow(2).sum()).item()
+        hint = " (measure squared deviations from the mean vector, ‖x - x̄‖², not ‖x‖²)" if abs(share - raw) < 1e-5 else ""
+        assert abs(share - want) < 1e-4, f"variance share of the first {k} positions: expected {want:.4f}, got {share:.4f}{hint}"
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. SAE module
+# --------------------------------------------------------------------------------------------------
+
+def _paired_saes(sub, ref, d_in=16, d_sae=48):
+    """A student SAE and a reference SAE with the same random parameters (nonzero biases)."""
+    torch.manual_seed(1)
+    student = sub.SAE(d_in, d_sae)
+    params = dict(student.named_parameters())
+    assert set(params) >= {"W_enc", "W_dec", "b_enc", "b_dec"}, f"SAE parameters: {sorted(params)}"
+    reference = ref.SAE(d_in, d_sae)
+    with torch.no_grad():
+        for name, param in reference.named_parameters():
+            assert params[name].shape == param.shape, f"{name} should have shape {tuple(param.shape)}, got {tuple(params[name].shape)}"
+            value = params[name] if name.startswith("W") else 0.3 * torch.randn_like(param)
+            param.copy_(value)
+            params[name].copy_(value)
+    return student, reference
+
+
+@graded(points=1)
+def test_sae_init(sub, ref):
+    torch.manual_seed(2)
+    sae = sub.SAE(16, 48)
+    W_enc, W_dec = sae.W_enc.detach(), sae.W_dec.detach()
+    assert W_dec.shape == (48, 16) and W_enc.shape == (16, 48), (
+        f"SAELens layout: W_enc [d_in, d_sae] = (16, 48) and W_dec [d_sae, d_in] = (48, 16); got {tuple(W_enc.shape)}, {tuple(W_dec.shape)}")
+    assert torch.allclose(W_dec.norm(dim=-1), torch.ones(48), atol=1e-5), "decoder rows must start at unit norm"
+    assert torch.allclose(W_enc, W_dec.T), "W_enc must start as the transpose of W_dec"
+    assert W_enc.data_ptr() != W_dec.data_ptr(), "W_enc must be a copy (.clone()), not a view sharing W_dec's memory"
+    assert (sae.b_enc == 0).all() and (sae.b_dec == 0).all(), "biases start at zero"
+    assert W_dec.std() > 0.05, "the decoder must be random"
+
+
+@graded(points=3)
+def test_sae_forward(sub, ref):
+    student, reference = _paired_saes(sub, ref)
+    x = torch.randn(2, 5, 16) * 2
+    z_expected = reference.encode(x).detach()
+    z = tensor(student.encode(x), "SAE.encode")
+    pre = lambda v: (v @ reference.W_enc + reference.b_enc).detach()  # noqa: E731
+    assert close(z, z_expected), diagnose(z, z_expected, "SAE.encode", {
+        "you forgot the pre-encoder bias: encode x - b_dec": F.relu(pre(x)),
+        "the codes need a ReLU": pre(x - reference.b_dec),
+    })
+    x_hat_expected = reference.decode(z_expected).detach()
+    x_hat = tensor(student.decode(z_expected), "SAE.decode")
+    assert close(x_hat, x_hat_expected), diagnose(x_hat, x_hat_expected, "SAE.decode", {
+        "add b_dec to the reconstruction": (z_expected @ reference.W_dec).detach()})
+    out = student(x)
+    assert isinstance(out, tuple) and len(out) == 2, "forward returns (x_hat, z)"
+    assert close(tensor(out[0], "SAE.forward"), reference(x)[0].detach()), "forward must return (x_hat, z), in that order"
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. Loss and decoder constraint
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=3)
+def test_sae_loss(sub, ref):
+    torch.manual_seed(3)
+    x, x_hat, z = torch.randn(32, 16), torch.randn(32, 16), F.relu(torch.randn(32, 48))
+    expected = torch.stack(ref.sae_loss(x, x_hat, z, 0.7))
+    result = sub.sae_loss(x, x_hat, z, 0.7)
+    assert len(result) == 3, "sae_loss returns (loss, mse, l1)"
+    actual = torch.stack([tensor(t, "sae_loss").reshape(()) for t in result])
+    sq = (x - x_hat).pow(2)
+    def combo(mse, l1):  # noqa: E306
+        return torch.stack([mse + 0.7 * l1, mse, l1])
+    assert close(actual, expected), diagnose(actual, expected, "sae_loss (loss, mse, l1)", {
+        "sum the squared error over d_in and average over the batch (you averaged over d_in too)":
+            combo(sq.mean(), z.sum(-1).mean()),
+        "MSE reduced over the wrong axis: sum over d_in, mean over the batch": combo(sq.sum(0).mean(), z.sum(-1).mean()),
+        "the L1 penalty is on the codes z, not on the reconstruction": combo(sq.sum(-1).mean(), x_hat.abs().sum(-1).mean()),
+        "the L1 term is summed over latents (and averaged over the batch)": combo(sq.sum(-1).mean(), z.mean()),
+        "weight the L1 term by l1_coeff": torch.stack([sq.sum(-1).mean() + z.sum(-1).mean(), sq.sum(-1).mean(), z.sum(-1).mean()]),
+    })
+
+
+@graded(points=2)
+def test_decoder_constraint(sub, ref):
+    student, reference = _paired_saes(sub, ref)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        student.W_dec.copy_(F.normalize(torch.randn(48, 16), dim=-1))
+        reference.W_dec.copy_(student.W_dec)
+    grad = torch.randn(48, 16)
+    student.W_dec.grad, reference.W_dec.grad = grad.clone(), grad.clone()
+    sub.remove_parallel_gradient(student)
+    ref.remove_parallel_gradient(reference)
+    g, g_ref = student.W_dec.grad, reference.W_dec.grad
+    parallel = (g * student.W_dec.detach()).sum(-1).abs().max()
+    assert close(g, g_ref), diagnose(g, g_ref, "the projected decoder gradient", {
+        "project each row (the dot product is over d_in), not each column":
+            grad - (grad * student.W_dec.detach()).sum(0, keepdim=True) * student.W_dec.detach(),
+    }) + f" (largest remaining parallel component: {parallel:.3g})"
+    with torch.no_grad():
+        student.W_dec.mul_(torch.rand(48, 1) * 3 + 0.1)
+        directions = F.normalize(student.W_dec.detach().clone(), dim=-1)
+    sub.normalize_decoder(student)
+    W = student.W_dec.detach()
+    assert torch.allclose(W.norm(dim=-1), torch.ones(48), atol=1e-5), (
+        "decoder not normalised: every row of W_dec must have unit norm after normalize_decoder")
+    assert torch.allclose(W, directions, atol=1e-5), "normalize_decoder must keep each row's direction"
+
+
+@graded(points=2)
+def test_schedules(sub, ref):
+    total = 1000
+    for step in (0, 10, 25, 49, 50, 51, 400, 799, 800, 900, 999, 1000):
+        l1, l1_ref = _float(sub.l1_coefficient(step, total, 5.0, 0.05), "l1_coefficient"), ref.l1_coefficient(step, total, 5.0, 0.05)
+        assert abs(l1 - l1_ref) < 1e-6, f"l1_coefficient(step={step}, total=1000, 5.0, warmup 0.05) = {l1}, expected {l1_ref}"
+        lr, lr_ref = _float(sub.learning_rate(step, total, 1e-3, 0.2), "learning_rate"), ref.learning_rate(step, total, 1e-3, 0.2)
+        assert abs(lr - lr_ref) < 1e-9, f"learning_rate(step={step}, total=1000, 1e-3, decay 0.2) = {lr}, expected {lr_ref}"
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Training
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=3, timeout=180)
+def test_training_recovers_synthetic_features(sub, ref):
+    x, directions = ref.synthetic_sparse_data(100_000)
+    torch.manual_seed(0)
+    sae = sub.SAE(64, ref.SYNTHETIC.d_sae)
+    history = sub.train_sae(sae, x, ref.SYNTHETIC, progress=False)
+    recovered = ref.recovered_fraction(sae.W_dec.detach(), directions, tol.SYNTHETIC_COSINE)
+    norms = sae.W_dec.detach().norm(dim=-1)
+    assert recovered >= tol.SYNTHETIC_RECOVERED, (
+        f"your loop recovers {recovered:.0%} of 256 known directions (cosine > {tol.SYNTHETIC_COSINE}); the reference "
+        f"recovers > 99%. Final L0 {history['l0'][-1]:.1f} (true 4), decoder row norms {norms.min():.2f}-{norms.max():.2f}: "
+        "check the schedules, the decoder constraint (remove_parallel_gradient before the step, normalize_decoder after) "
+        "and optimizer.zero_grad()")
+    assert (norms - 1).abs().max() < 1e-3, (
+        f"after training, decoder rows have norms {norms.min():.3f}-{norms.max():.3f}: the loop must keep them at unit norm "
+        "(call remove_parallel_gradient before optimizer.step() and normalize_decoder after it)")
+
+
+@graded(points=2, visible=False, timeout=600)
+def test_training_on_real_activations_matches_reference(sub, ref):
+    from saecourse.activations import cached_activations
+
+    store = cached_activations(None, None, "train", n_tokens=tol.REAL_TOKENS, progress=False)
+    x = store.acts
+    cfg = ref.TrainConfig(d_sae=2 * x.shape[1], l1_coeff=20.0, epochs=3, batch_size=512)
+    metrics = {}
+    for name, module in (("yours", sub), ("reference", ref)):
+        torch.manual_seed(0)
+        sae = module.SAE(x.shape[1], cfg.d_sae)
+        module.train_sae(sae, x, cfg, progress=False)
+        with torch.no_grad():
+            x_hat, z = sae(x)
+        metrics[name] = (ref.l0_norm(z), ref.explained_variance(x, x_hat))
+    (l0, ev), (l0_ref, ev_ref) = metrics["yours"], metrics["reference"]
+    assert abs(l0 - l0_ref) <= tol.REAL_L0_RTOL * l0_ref and ev >= ev_ref - tol.REAL_EV_DROP, (
+        f"on {len(x)} real activations your SAE reaches L0 {l0:.1f}, EV {ev:.3f}; the reference, trained the same "
+        f"way, L0 {l0_ref:.1f}, EV {ev_ref:.3f}")
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Metrics
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=1)
+def test_l0_norm(sub, ref):
+    z = torch.tensor([[0.0, 1.0, 2.0, 0.0], [0.0, 0.0, 3.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
+    value = _float(sub.l0_norm(z), "l0_norm")
+    assert abs(value - 7 / 3) < 1e-6, (
+        f"l0_norm of rows with 2, 1 and 4 active latents is 7/3, got {value}: count z > 0 per row, then average rows")
+
+
+@graded(points=2)
+def test_explained_variance(sub, ref):
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    x_hat = torch.tensor([[1.0, 2.0], [2.0, 5.0]])
+    value = _float(sub.explained_variance(x, x_hat), "explained_variance")
+    naive = 1 - ((x - x_hat) ** 2).mean() / x.var()
+    hint = " (that is the original exercise's 1 - MSE / x.var(); use the variance around the mean vector)" if abs(value - naive) < 1e-5 else ""
+    assert abs(value - 0.5) < 1e-6, f"Σ‖x - x̂‖² = 2 and Σ‖x - x̄‖² = 4, so EV = 0.5; got {value}{hint}"
+    torch.manual_seed(5)
+    x, x_hat = torch.randn(100, 8) + 5, torch.randn(100, 8) + 5
+    value, want = _float(sub.explained_variance(x, x_hat), "explained_variance"), ref.explained_variance(x, x_hat)
+    assert abs(value - want) < 1e-4, f"explained_variance on random data: expected {want:.4f}, got {value:.4f}"
+
+
+@graded(points=2)
+def test_feature_density(sub, ref):
+    z = torch.tensor([[0.0, 2.0, 0.0, 0.1], [0.0, 3.0, 0.0, 0.0], [0.0, 1.0, 0.2, 0.0], [0.0, 0.5, 0.0, 0.0]])
+    density = tensor(sub.feature_density(z), "feature_density")
+    expected = torch.tensor([0.0, 1.0, 0.25, 0.25])
+    assert close(density, expected), diagnose(density, expected, "feature_density", {
+        "density is how often a latent fires (z > 0), not its mean activation": z.mean(0)})
+    counts = sub.dead_and_dense(expected, 0.25)
+    assert tuple(counts) == (1, 1), f"dead_and_dense([0, 1, .25, .25], 0.25) should be (1, 1): dense means density > threshold; got {counts}"
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. CE loss recovered
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=3, timeout=180)
+def test_ce_loss_recovered(sub, ref):
+    from saecourse.models import tiny_gpt2
+
+    model, _ = tiny_gpt2(seed=0, n_layer=3, n_embd=64)
+    torch.manual_seed(6)
+    sae = ref.SAE(64, 128)  # random: a poor reconstruction, so all three losses differ
+    tokens = torch.randint(0, 50257, (4, 24))
+    clean_logits = model(input_ids=tokens).logits
+    expected = ref.ce_loss_recovered(model, sae, tokens, 1, 3)
+    actual = sub.ce_loss_recovered(model, sae, tokens, 1, 3)
+    assert torch.allclose(model(input_ids=tokens).logits, clean_logits), (
+        "after ce_loss_recovered the model's output changed: a hook was left registered (remove hooks, also on errors)")
+    assert set(actual) >= set(expected), f"return a dict with keys {sorted(expected)}"
+    got = {k: _float(actual[k], f"ce_loss_recovered()[{k!r}]") for k in expected}
+    for key in ("clean", "sae", "zero_ablated"):
+        assert abs(got[key] - expected[key]) < 1e-4, (
+            f"{key} loss: expected {expected[key]:.5f}, got {got[key]:.5f} (patch the residual stream after block `layer` "
+            "only at positions >= skip_first, and average the losses over those positions)")
+    inverted = (got["sae"] - got["clean"]) / (got["zero_ablated"] - got["clean"])
+    hint = " (that is the fraction lost, not recovered)" if abs(got["recovered"] - inverted) < 1e-4 else ""
+    assert abs(got["recovered"] - expected["recovered"]) < 1e-3, (
+        f"recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean) = {expected['recovered']:.4f}, got {got['recovered']:.4f}{hint}")
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. Saving
+# --------------------------------------------------------------------------------------------------
+
+@graded(points=2)
+def test_save_load_saelens_format(sub, ref):
+    student, reference = _paired_saes(sub, ref)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "sae"
+        sub.save_sae(student, folder, {"model_name": "test", "hook_layer": 3})
+        assert (folder / "cfg.json").is_file() and (folder / "sae_weights.safetensors").is_file(), (
+            "save_sae must write cfg.json and sae_weights.safetensors into the folder")
+        cfg = json.loads((folder / "cfg.json").read_text())
+        weights = load_file(folder / "sae_weights.safetensors")
+        for key, value in {"architecture": "standard", "d_in": 16, "d_sae": 48, "apply_b_dec_to_input": True}.items():
+            assert cfg.get(key) == value, f"cfg.json: {key} should be {value!r}, got {cfg.get(key)!r}"
+        assert cfg.get("metadata", {}).get("hook_layer") == 3, "cfg.json must carry the metadata dict under 'metadata'"
+        shapes = {"W_enc": (16, 48), "W_dec": (48, 16), "b_enc": (48,), "b_dec": (16,)}
+        for name, shape in shapes.items():
+            assert name in weights, f"sae_weights.safetensors needs a tensor named {name}"
+            assert tuple(weights[name].shape) == shape, f"{name} should be saved with shape {shape} (SAELens layout), got {tuple(weights[name].shape)}"
+            assert torch.equal(weights[name], getattr(reference, name).detach()), f"{name} was saved with different values"
+        loaded = sub.load_sae(folder)
+        x = torch.randn(4, 16)
+        assert close(loaded(x)[0].detach(), reference(x)[0].detach()), "load_sae(save_sae(sae)) must reproduce the SAE"

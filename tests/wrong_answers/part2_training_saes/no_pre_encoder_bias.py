@@ -1,0 +1,4 @@
+# targets: test_sae_forward
+def _encode(self, x):
+    return F.relu(x @ self.W_enc + self.b_enc)
+SAE.encode = _encode
