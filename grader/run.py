@@ -86,9 +86,18 @@ def _failed(test: GradedTest, reason: str) -> dict:
     }
 
 
+def matches(name: str, keyword: str | None) -> bool:
+    """Whether a test called ``name`` is selected by a pytest ``-k`` expression (substring match)."""
+    if not keyword:
+        return True
+    from _pytest.mark.expression import Expression
+
+    return Expression.compile(keyword).evaluate(lambda word, **_: word.lower() in name.lower())
+
+
 def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword: str | None = None) -> PartResult:
     """Run the part's graded tests on ``file`` in a fresh subprocess and collect one record per test."""
-    expected = graded_tests(part)
+    expected = [t for t in graded_tests(part) if matches(t.name, keyword)]
     result = PartResult(part, file)
     if file is None:
         result.tests = [_failed(t, f"no {part}.py or {part}.ipynb in the submission") for t in expected]
