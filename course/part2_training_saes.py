@@ -300,7 +300,7 @@ check("test_schedules")
 @dataclass
 class TrainConfig:
     d_sae: int = 2304
-    l1_coeff: float = 16.0
+    l1_coeff: float = 13.0
     lr: float = 1e-3
     batch_size: int = 1024
     epochs: int = 8
@@ -502,8 +502,8 @@ check("test_ce_loss_recovered")
 # %% [markdown]
 # ## 6. The real run
 #
-# 200k training tokens, 2304 latents (4 × 576), 8 epochs. `λ = 16` puts L0 in the useful range
-# (the sweep below shows the trade-off). About 5 minutes on two CPU cores.
+# 200k training tokens, 2304 latents (4 × 576), 8 epochs. `λ = 13` puts L0 in the useful range
+# (the sweep below shows the trade-off). About 3 minutes on two CPU cores.
 
 # %% tags=["demo"]
 CONFIG = TrainConfig()
@@ -543,8 +543,11 @@ ax.set_title(f"{n_dead} dead, {n_dense} dense of {CONFIG.d_sae}")
 save_figure(fig, "part2_feature_density")
 
 # %% [markdown]
-# **Reading the numbers.** On this setup the reference reaches the values printed above (and in
-# `build/executed/part2_training_saes.ipynb`). For comparison, SAELens 6.54's standard ReLU SAE on
+# **Reading the numbers.** On SmolLM2-135M, layer 15, the reference reaches L0 48, explained
+# variance 0.756, 1.2% dead and 0.35% dense latents, and CE loss recovered 0.958 (clean 3.119 nats,
+# with the SAE 3.500, zero-ablated 12.12) on 20k validation tokens from held-out documents; your
+# run prints its own values above. The neighbours of λ = 13 on the same data: λ = 12 gives L0 58,
+# EV 0.769, recovered 0.963; λ = 14 gives L0 40, EV 0.742, recovered 0.953. For comparison, SAELens 6.54's standard ReLU SAE on
 # about 200k SmolLM2 layer-15 tokens with the same width reached EV 0.52 and CE loss recovered 0.87
 # at L0 51 (measured for this course); TopK SAEs (k = 32) reach about EV 0.75, the price of L1's
 # shrinkage, which Part 6 returns to.
@@ -603,11 +606,15 @@ print("saved to", SAE_FOLDER)
 # ### The L1 trade-off
 #
 # λ trades sparsity for reconstruction. A shorter sweep (half the data, 3 epochs, smaller batches)
-# shows the frontier: higher λ, lower L0, lower explained variance. About 3 minutes.
+# shows the frontier: higher λ, lower L0, lower explained variance. About 4 minutes.
+#
+# Expect the same λ to give a *higher* L0 here than in the full run (λ = 13: about 100 against 48):
+# after 3 epochs on half the data the L1 term has not finished sparsifying the codes. Compare SAEs
+# only at equal training budgets, and read a sweep as a frontier, not as settings to copy.
 
 # %% tags=["demo"]
 sweep = {}
-for l1_coeff in (8.0, 12.0, 16.0, 24.0):
+for l1_coeff in (6.0, 9.0, 13.0, 20.0, 30.0):
     set_seed(0)
     cfg = TrainConfig(l1_coeff=l1_coeff, epochs=3, batch_size=512)
     candidate = SAE(train_store.d_model, cfg.d_sae)
@@ -620,7 +627,8 @@ fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.plot([v[0] for v in sweep.values()], [v[1] for v in sweep.values()], "o-")
 for l1_coeff, (l0, ev) in sweep.items():
     ax.annotate(f"λ={l1_coeff:g}", (l0, ev))
-ax.set_xscale("log"), ax.set_xlabel("L0"), ax.set_ylabel("explained variance")
+ax.set_xscale("log"), ax.minorticks_off(), ax.set_xlabel("L0 (log scale)"), ax.set_ylabel("explained variance")
+ax.set_xticks(ticks := [10, 20, 50, 100, 200, 500], [str(t) for t in ticks])
 save_figure(fig, "part2_l1_sweep")
 
 # %% [markdown]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 from safetensors.torch import load_file
 
 from grader import tolerances as tol
@@ -271,6 +272,23 @@ def test_ce_loss_recovered(sub, ref):
     hint = " (that is the fraction lost, not recovered)" if abs(got["recovered"] - inverted) < 1e-4 else ""
     assert abs(got["recovered"] - expected["recovered"]) < 1e-3, (
         f"recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean) = {expected['recovered']:.4f}, got {got['recovered']:.4f}{hint}")
+    lossless = {k: _float(v, f"ce_loss_recovered()[{k!r}]") for k, v in sub.ce_loss_recovered(model, _Lossless(), tokens, 1, 3).items()}
+    assert abs(lossless["sae"] - lossless["clean"]) < 1e-5 and abs(lossless["recovered"] - 1) < 1e-4, (
+        f"with an SAE that reconstructs perfectly, CE_sae must equal CE_clean and recovered must be 1; got "
+        f"CE_sae {lossless['sae']:.5f}, CE_clean {lossless['clean']:.5f}, recovered {lossless['recovered']:.4f}")
+
+
+class _Lossless(nn.Module):
+    """A stand-in SAE with a perfect reconstruction (x_hat = x), whichever way it is called."""
+
+    def encode(self, x: Tensor) -> Tensor:
+        return x.clone()
+
+    def decode(self, z: Tensor) -> Tensor:
+        return z.clone()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x.clone(), x.clone()
 
 
 # --------------------------------------------------------------------------------------------------
