@@ -6,9 +6,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader.framework import REPO, parts
 from grader.run import PartResult, grade_submission
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Model tests run beside other work on a 2-core machine: one torch thread each."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,7 @@ from torch import nn
 from saecourse import corpus, models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tests run beside other work on a 2-core machine: one thread each."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
