@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from grader.nb import checker
 from saecourse import plots
+from saecourse.directions import best_match_cosine
 from saecourse.utils import save_figure, set_seed, set_threads
 
 check = checker("part1_toy_superposition")
@@ -608,8 +609,7 @@ def train_toy_sae(
 def recovered_features(W_dec: Tensor, W_model: Tensor, threshold: float = 0.9) -> Tensor:
     """How many true features each SAE instance recovers: a feature counts if some decoder row
     has cosine similarity above ``threshold`` with it. W_dec: [inst, latents, d]; W_model: [inst, d, feat]."""
-    cosine = einops.einsum(F.normalize(W_dec, dim=-1), F.normalize(W_model, dim=1), "inst lat d, inst d feat -> inst lat feat")
-    return (cosine.max(1).values > threshold).sum(-1)
+    return (best_match_cosine(W_model.transpose(1, 2), W_dec) > threshold).sum(-1)
 
 
 # %% [markdown]

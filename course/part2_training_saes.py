@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from grader.nb import checker
 from saecourse import activations, corpus, models, plots, saelens
+from saecourse.directions import best_match_cosine
 from saecourse.hooks import next_token_losses, patch_residual
 from saecourse.utils import save_figure, set_seed, set_threads
 
@@ -399,8 +400,7 @@ def synthetic_sparse_data(n: int, d: int = 64, n_features: int = 256, p: float =
 
 def recovered_fraction(W_dec: Tensor, directions: Tensor, threshold: float = 0.9) -> float:
     """Fraction of true ``directions`` [n, d] that some decoder row [d_sae, d] matches at cosine > threshold."""
-    cosine = F.normalize(directions, dim=-1) @ F.normalize(W_dec, dim=-1).T
-    return (cosine.max(-1).values > threshold).float().mean().item()
+    return (best_match_cosine(directions, W_dec) > threshold).float().mean().item()
 
 
 SYNTHETIC = TrainConfig(d_sae=512, l1_coeff=1.0, lr=3e-3, batch_size=256, epochs=10, log_every=100)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,11 +22,11 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import corpus, models
+from .utils import save_tensors_atomic
 
 DROP_FIRST_POSITIONS = 4  # default for cached_activations: the massive-activation positions and a margin
 
@@ -62,13 +61,9 @@ class ActivationStore:
 
     def save(self, path: str | Path) -> None:
         """Write to a safetensors file (metadata as JSON strings), atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {name: getattr(self, name).contiguous() for name in ROW_FIELDS}
         metadata = {key: json.dumps(value) for key, value in self.metadata.items()}
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        save_file(tensors, tmp, metadata=metadata)
-        tmp.replace(path)
+        save_tensors_atomic(tensors, Path(path), metadata)
 
     @classmethod
     def load(cls, path: str | Path) -> ActivationStore:

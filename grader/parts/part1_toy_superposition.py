@@ -13,26 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from grader import tolerances as tol
+from grader.checks import close, diagnose, tensor
 from grader.framework import graded
-
-
-def close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a, b, atol=tol.ATOL, rtol=tol.RTOL)
-
-
-def diagnose(actual: torch.Tensor, expected: torch.Tensor, what: str, mistakes: dict[str, torch.Tensor]) -> str:
-    """A failure message: the first known mistake that reproduces ``actual``, else the largest error."""
-    if actual.shape != expected.shape:
-        return f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
-    for message, wrong in mistakes.items():
-        if close(actual, wrong):
-            return f"{what} is wrong: {message}"
-    return f"{what} differs from the reference (max abs error {(actual - expected).abs().max():.3g})"
-
-
-def tensor(value, what: str) -> torch.Tensor:
-    assert isinstance(value, torch.Tensor), f"{what} should return a torch.Tensor, got {type(value).__name__}"
-    return value.detach().float()
 
 
 # --------------------------------------------------------------------------------------------------

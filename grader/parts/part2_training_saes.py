@@ -12,16 +12,8 @@ from torch import Tensor, nn
 from safetensors.torch import load_file
 
 from grader import tolerances as tol
+from grader.checks import close, diagnose, number, tensor
 from grader.framework import graded
-from grader.parts.part1_toy_superposition import close, diagnose, tensor
-
-
-def _float(value, what: str) -> float:
-    if isinstance(value, torch.Tensor):
-        assert value.numel() == 1, f"{what} should be a single number, got shape {tuple(value.shape)}"
-        value = value.item()
-    assert isinstance(value, (int, float)), f"{what} should return a number, got {type(value).__name__}"
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -42,7 +34,7 @@ def test_massive_activations(sub, ref):
     assert close(actual, expected), diagnose(actual, expected, "median_norm_by_position", {
         "use the median norm, not the mean": means})
     for k in (1, 3):
-        share = _float(sub.variance_share_of_first_positions(acts, context_pos, k), "variance_share_of_first_positions")
+        share = number(sub.variance_share_of_first_positions(acts, context_pos, k), "variance_share_of_first_positions")
         want = ref.variance_share_of_first_positions(acts, context_pos, k)
         raw = (acts.pow(2).sum(-1)[context_pos < k].sum() / acts.pow(2).sum()).item()
         hint = " (measure squared deviations from the mean vector, ‖x - x̄‖², not ‖x‖²)" if abs(share - raw) < 1e-5 else ""
@@ -159,9 +151,9 @@ def test_decoder_constraint(sub, ref):
 def test_schedules(sub, ref):
     total = 1000
     for step in (0, 10, 25, 49, 50, 51, 400, 799, 800, 900, 999, 1000):
-        l1, l1_ref = _float(sub.l1_coefficient(step, total, 5.0, 0.05), "l1_coefficient"), ref.l1_coefficient(step, total, 5.0, 0.05)
+        l1, l1_ref = number(sub.l1_coefficient(step, total, 5.0, 0.05), "l1_coefficient"), ref.l1_coefficient(step, total, 5.0, 0.05)
         assert abs(l1 - l1_ref) < 1e-6, f"l1_coefficient(step={step}, total=1000, 5.0, warmup 0.05) = {l1}, expected {l1_ref}"
-        lr, lr_ref = _float(sub.learning_rate(step, total, 1e-3, 0.2), "learning_rate"), ref.learning_rate(step, total, 1e-3, 0.2)
+        lr, lr_ref = number(sub.learning_rate(step, total, 1e-3, 0.2), "learning_rate"), ref.learning_rate(step, total, 1e-3, 0.2)
         assert abs(lr - lr_ref) < 1e-9, f"learning_rate(step={step}, total=1000, 1e-3, decay 0.2) = {lr}, expected {lr_ref}"
 
 
@@ -215,7 +207,7 @@ def test_training_on_real_activations_matches_reference(sub, ref):
 @graded(points=1)
 def test_l0_norm(sub, ref):
     z = torch.tensor([[0.0, 1.0, 2.0, 0.0], [0.0, 0.0, 3.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
-    value = _float(sub.l0_norm(z), "l0_norm")
+    value = number(sub.l0_norm(z), "l0_norm")
     assert abs(value - 7 / 3) < 1e-6, (
         f"l0_norm of rows with 2, 1 and 4 active latents is 7/3, got {value}: count z > 0 per row, then average rows")
 
@@ -224,13 +216,13 @@ def test_l0_norm(sub, ref):
 def test_explained_variance(sub, ref):
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     x_hat = torch.tensor([[1.0, 2.0], [2.0, 5.0]])
-    value = _float(sub.explained_variance(x, x_hat), "explained_variance")
+    value = number(sub.explained_variance(x, x_hat), "explained_variance")
     naive = 1 - ((x - x_hat) ** 2).mean() / x.var()
     hint = " (that is the original exercise's 1 - MSE / x.var(); use the variance around the mean vector)" if abs(value - naive) < 1e-5 else ""
     assert abs(value - 0.5) < 1e-6, f"Σ‖x - x̂‖² = 2 and Σ‖x - x̄‖² = 4, so EV = 0.5; got {value}{hint}"
     torch.manual_seed(5)
     x, x_hat = torch.randn(100, 8) + 5, torch.randn(100, 8) + 5
-    value, want = _float(sub.explained_variance(x, x_hat), "explained_variance"), ref.explained_variance(x, x_hat)
+    value, want = number(sub.explained_variance(x, x_hat), "explained_variance"), ref.explained_variance(x, x_hat)
     assert abs(value - want) < 1e-4, f"explained_variance on random data: expected {want:.4f}, got {value:.4f}"
 
 
@@ -263,7 +255,7 @@ def test_ce_loss_recovered(sub, ref):
     assert torch.allclose(model(input_ids=tokens).logits, clean_logits), (
         "after ce_loss_recovered the model's output changed: a hook was left registered (remove hooks, also on errors)")
     assert set(actual) >= set(expected), f"return a dict with keys {sorted(expected)}"
-    got = {k: _float(actual[k], f"ce_loss_recovered()[{k!r}]") for k in expected}
+    got = {k: number(actual[k], f"ce_loss_recovered()[{k!r}]") for k in expected}
     for key in ("clean", "sae", "zero_ablated"):
         assert abs(got[key] - expected[key]) < 1e-4, (
             f"{key} loss: expected {expected[key]:.5f}, got {got[key]:.5f} (patch the residual stream after block `layer` "
@@ -272,7 +264,7 @@ def test_ce_loss_recovered(sub, ref):
     hint = " (that is the fraction lost, not recovered)" if abs(got["recovered"] - inverted) < 1e-4 else ""
     assert abs(got["recovered"] - expected["recovered"]) < 1e-3, (
         f"recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean) = {expected['recovered']:.4f}, got {got['recovered']:.4f}{hint}")
-    lossless = {k: _float(v, f"ce_loss_recovered()[{k!r}]") for k, v in sub.ce_loss_recovered(model, _Lossless(), tokens, 1, 3).items()}
+    lossless = {k: number(v, f"ce_loss_recovered()[{k!r}]") for k, v in sub.ce_loss_recovered(model, _Lossless(), tokens, 1, 3).items()}
     assert abs(lossless["sae"] - lossless["clean"]) < 1e-5 and abs(lossless["recovered"] - 1) < 1e-4, (
         f"with an SAE that reconstructs perfectly, CE_sae must equal CE_clean and recovered must be 1; got "
         f"CE_sae {lossless['sae']:.5f}, CE_clean {lossless['clean']:.5f}, recovered {lossless['recovered']:.4f}")
