@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from grader.nb import checker
+from gradebox import checker
 from saecourse import plots
 from saecourse.directions import best_match_cosine
 from saecourse.utils import save_figure, set_seed, set_threads

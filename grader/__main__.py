@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from grader.framework import part_name
-from grader.run import Limits, grade_submission, gradescope_json, table
+from grader.run import Limits, SandboxUnavailable, grade_submission, gradescope_json, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write Gradescope-style results.json here")
     parser.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
     parser.add_argument("--timeout", type=float, help="wall-clock seconds allowed per part")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="grade without confining the submission (it could read the reference); recorded in the results")
     args = parser.parse_args(argv)
 
     if not args.submission.is_dir():
@@ -32,12 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    limits = Limits(wall_seconds=args.timeout) if args.timeout else Limits()
-    results = grade_submission(args.submission, only, limits, args.keyword)
+    limits = Limits(confined=not args.unsafe_no_sandbox)
+    if args.timeout:
+        limits.wall_seconds = args.timeout
+    try:
+        results = grade_submission(args.submission, only, limits, args.keyword)
+    except SandboxUnavailable as err:
+        print(f"error: refusing to grade without confinement: {err}", file=sys.stderr)
+        return 2
     print(table(results))
+    if not limits.confined:
+        print("WARNING: graded without a sandbox (--unsafe-no-sandbox); the results record it")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(gradescope_json(results), indent=2))
+        args.json.write_text(json.dumps(gradescope_json(results, limits), indent=2))
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from grader import tolerances as tol
@@ -34,3 +36,49 @@ def number(value, what: str) -> float:
         value = value.item()
     assert isinstance(value, (int, float)), f"{what} should return a number, got {type(value).__name__}"
     return float(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reaching the submission's process (``sub`` is a ``grader.remote.Remote``)
+
+def box_module(sub, name: str):
+    """A module imported in the submission's process (``saecourse.models``, ``gradebox.standins``)."""
+    return sub._box.request({"op": "import", "module": name}, name)
+
+
+def seed(sub, n: int) -> None:
+    """Seed Python, NumPy and torch in the submission's process."""
+    box_module(sub, "saecourse.utils").set_seed(n)
+
+
+def scratch(sub) -> Path:
+    """A folder the submission may write to, readable here at the same path."""
+    return sub._box.scratch
+
+
+def submitted_file(sub, path: Path) -> Path:
+    """``path``, checked to be a regular file the submission wrote inside its scratch folder
+    (not a link to a file of the judge's)."""
+    assert path.is_file() and not path.is_symlink(), f"{path.name} was not written (or is not a regular file)"
+    assert path.resolve().is_relative_to(scratch(sub).resolve()), f"{path.name} points outside your folder"
+    return path
+
+
+def state(model, what: str, needs: set[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` of a submission's module, as data, checked for the parameters a test needs."""
+    params = model.state_dict()
+    assert isinstance(params, dict), f"{what}.state_dict() should return a dict of tensors"
+    missing = needs - set(params)
+    assert not missing, f"{what} needs parameters {sorted(needs)}, found {sorted(params)}"
+    return {k: tensor(v, f"{what}.{k}") for k, v in params.items()}
+
+
+def loaded(module: torch.nn.Module, params: dict[str, torch.Tensor], what: str) -> torch.nn.Module:
+    """``module`` (a reference class, here in the judge) with the submission's parameters."""
+    own = module.state_dict()
+    for name, value in own.items():
+        assert name in params and params[name].shape == value.shape, (
+            f"{what}.{name} should have shape {tuple(value.shape)}, got "
+            f"{tuple(params[name].shape) if name in params else 'no such parameter'}")
+    module.load_state_dict({k: params[k] for k in own})
+    return module

@@ -1,8 +1,11 @@
-"""What a graded test is, where the parts live, and how tests reach the reference solution.
+"""What a graded test is, where the parts live, and how the judge reaches the reference solution.
 
-A graded test is a plain function ``test_x(sub, ref)``: ``sub`` is the student's notebook (a module
-or the live notebook globals), ``ref`` the reference solution loaded from ``course/``. The same
-function runs under pytest (``python -m grader``) and inside the notebook (``check("test_x")``).
+A graded test is a plain function ``test_x(sub, ref)`` that runs in the judge, a trusted process:
+``sub`` is a proxy for the student's notebook, which runs in a confined process of its own
+(``grader.remote``): calling ``sub.f(x)`` sends ``x`` there and returns ``f``'s result as data.
+``ref`` is the reference solution loaded from ``course/``, here in the judge only; answers that
+are costly to compute come from the answer key (``grader.answers``). The same function runs under
+pytest (``python -m grader``) and from a notebook (``check("test_x")``, through ``grader.judge``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from grader.loader import load_notebook
 REPO = Path(__file__).resolve().parent.parent
 COURSE = REPO / "course"
 PART_FILE = re.compile(r"^(part(\d+)_\w+)\.(py|ipynb)$")
-DEFAULT_TIMEOUT = 120  # seconds per test unless the test says otherwise
+DEFAULT_TIMEOUT = 120  # seconds the submission may compute per test, unless the test says otherwise
+JUDGE_GRACE = 120  # extra seconds for the judge's own work before pytest-timeout stops a test
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,12 @@ def part_name(part: str | int) -> str:
 
 
 def graded(points: float, visible: bool = True, timeout: float = DEFAULT_TIMEOUT) -> Callable:
-    """Mark a test function with its points, visibility and time limit (pytest-timeout)."""
+    """Mark a test function with its points, visibility and the seconds its calls into the
+    submission may take (the judge's own work gets ``JUDGE_GRACE`` more, via pytest-timeout)."""
 
     def mark(fn: Callable) -> Callable:
         fn.points, fn.visible, fn.timeout = points, visible, timeout
-        return pytest.mark.timeout(timeout)(fn)
+        return pytest.mark.timeout(timeout + JUDGE_GRACE)(fn)
 
     return mark
 
@@ -86,17 +91,3 @@ def reference(part: str) -> types.ModuleType:
         raise RuntimeError(f"the reference solution of {part} does not load:\n" + "\n".join(report.errors))
     return module
 
-
-class Namespace:
-    """Attribute access to a notebook's globals with a message a student can act on."""
-
-    def __init__(self, namespace: dict):
-        self._ns = namespace
-
-    def __getattr__(self, name: str):
-        try:
-            return self._ns[name]
-        except KeyError:
-            raise AttributeError(
-                f"`{name}` is not defined in your notebook: run (or restore) the cell that defines it"
-            ) from None

@@ -15,21 +15,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader import answers, sandbox
 from grader.framework import parts
-from grader.run import PartResult, grade_submission, gradescope_json
+from grader.run import Limits, PartResult, grade_submission, gradescope_json, provenance
 
 
-def write_gradebook(rows: dict[str, list[PartResult]], path: Path) -> None:
-    """One row per submission, one column per part, then total and maximum."""
+def write_gradebook(rows: dict[str, list[PartResult]], path: Path, limits: Limits = Limits()) -> None:
+    """One row per submission, one column per part, then total, maximum and what graded it."""
     names = parts()
+    about = provenance(limits)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["submission", *names, "total", "max_total"])
+        writer.writerow(["submission", *names, "total", "max_total", *about])
         for submission, results in sorted(rows.items()):
             by_part = {r.part: r for r in results}
             scores = [by_part[p].score for p in names]
             writer.writerow([submission, *(f"{s:g}" for s in scores), f"{sum(scores):g}",
-                             f"{sum(by_part[p].max_score for p in names):g}"])
+                             f"{sum(by_part[p].max_score for p in names):g}", *about.values()])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,20 +40,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("grades"))
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded side by side")
     parser.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression (e.g. a regrade)")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true", help="grade without confinement (recorded)")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a folder", file=sys.stderr)
         return 2
+    limits = Limits(confined=not args.unsafe_no_sandbox)
+    if limits.confined and (reason := sandbox.unavailable_reason()):
+        print(f"error: refusing to grade without confinement: {reason}", file=sys.stderr)
+        return 2
+    for part in parts():
+        answers.build(part)  # once, before the workers start
     folders = sorted(p for p in args.submissions.iterdir() if p.is_dir())
     rows: dict[str, list[PartResult]] = {}
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        graded = pool.map(lambda folder: grade_submission(folder, keyword=args.keyword), folders)
+        graded = pool.map(lambda folder: grade_submission(folder, limits=limits, keyword=args.keyword), folders)
         for folder, results in tqdm(zip(folders, graded), total=len(folders),
                                     desc="grading", unit="submission"):
             rows[folder.name] = results
             (args.out / folder.name).mkdir(parents=True, exist_ok=True)
-            (args.out / folder.name / "results.json").write_text(json.dumps(gradescope_json(results), indent=2))
-    write_gradebook(rows, args.out / "gradebook.csv")
+            (args.out / folder.name / "results.json").write_text(json.dumps(gradescope_json(results, limits), indent=2))
+    write_gradebook(rows, args.out / "gradebook.csv", limits)
     print(f"graded {len(rows)} submissions -> {args.out / 'gradebook.csv'}")
     return 0
 

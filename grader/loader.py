@@ -1,4 +1,4 @@
-"""Turn a notebook (``.ipynb`` or Jupytext ``.py``) into an importable module, cell by cell.
+"""Read a notebook (``.ipynb`` or Jupytext ``.py``) cell by cell, and load the reference as a module.
 
 Only *definition* cells run: test cells (nbgrader ``grade`` cells without a solution) and cells
 tagged ``demo`` (training runs, plots) are skipped, so a submission loads in seconds. A cell that
@@ -8,15 +8,15 @@ the points of the tests that need it.
 
 from __future__ import annotations
 
-import linecache
 import re
 import sys
-import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jupytext
+
+from gradebox.server import run_cells
 
 DEMO_TAG = "demo"
 CHECK_CALL = re.compile(r"^\s*check\(\s*['\"][\w]+['\"]\s*\)\s*$")
@@ -61,19 +61,13 @@ def definition_sources(cells: list[dict]) -> list[str]:
 
 
 def load_notebook(path: Path, module_name: str) -> tuple[types.ModuleType, LoadReport]:
-    """Execute the definition cells of ``path`` in a fresh module registered as ``module_name``."""
+    """Execute the definition cells of ``path`` in a fresh module registered as ``module_name``.
+
+    Only for trusted notebooks (the reference); a submission's cells run in ``gradebox.server``."""
     path = Path(path)
     module = types.ModuleType(module_name)
     module.__file__ = str(path)
     sys.modules[module_name] = module  # dataclasses and pickling look classes up here
-    report = LoadReport(path)
-    for i, source in enumerate(definition_sources(read_cells(path))):
-        filename = f"<{path.name}, definition cell {i + 1}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show code
-        try:
-            exec(compile(source, filename, "exec"), module.__dict__)
-            report.cells_run += 1
-        except (Exception, SystemExit) as err:  # a broken cell costs only its own tests
-            tb = traceback.format_exception(type(err), err, err.__traceback__, limit=-3)
-            report.errors.append(f"definition cell {i + 1} raised:\n" + "".join(tb)[-2000:])
-    return module, report
+    sources = definition_sources(read_cells(path))
+    errors = run_cells(sources, module.__dict__, f"{path.name}, definition cell")
+    return module, LoadReport(path, len(sources) - len(errors), errors)

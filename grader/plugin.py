@@ -1,20 +1,23 @@
 """pytest plugin that grades one submission file against one part's graded tests.
 
-Fixtures: ``sub`` (the submission's definitions) and ``ref`` (the reference solution). Every
-finished test is appended at once to a JSON-lines results file, so the results of the tests that
-ran survive even if a later test kills the process.
+This process is the judge: it holds the reference solution and the answer key and never runs
+the submission's code. Fixtures: ``sub`` (a proxy for the submission's notebook, which runs in a
+confined process, ``grader.remote.Box``) and ``ref`` (the reference solution). Every finished test
+is appended at once to a JSON-lines results file.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from grader import framework
-from grader.guard import Guard
-from grader.loader import load_notebook
+from grader.checks import seed
+from grader.loader import definition_sources, read_cells
+from grader.remote import Box, BoxLimits, SubmissionError
 
 OUTPUT_CAP = 2000  # characters of failure output kept per test
 
@@ -24,37 +27,51 @@ def pytest_addoption(parser):
     group.addoption("--submission", help="notebook (.ipynb) or Jupytext .py file to grade")
     group.addoption("--results", help="JSON-lines file to append one record per test to")
     group.addoption("--part", dest="grade_part", help="the course part the tests belong to")
+    group.addoption("--memory-gb", type=float, default=8.0, help="address-space limit of the submission's process")
+    group.addoption("--threads", type=int, default=1, help="torch threads of the submission's process")
+    group.addoption("--load-timeout", type=float, default=300.0, help="seconds for the notebook's definition cells")
+    group.addoption("--test-timeout", type=float, default=None, help="cap on every test's time limit")
+    group.addoption("--unsafe-no-sandbox", action="store_true", help="run the submission without confinement")
 
 
 class Grading:
-    """Session state: the loaded submission, the guard, and partial per-test records."""
+    """Session state: the submission's process and partial per-test records."""
 
     def __init__(self, config):
         self.submission = Path(config.getoption("submission"))
         self.results = Path(config.getoption("results"))
         self.part = config.getoption("grade_part")
-        self.module = None
-        self.load_notes: list[str] = []
-        self.guard: Guard | None = None
+        self.limits = BoxLimits(memory_gb=config.getoption("memory_gb"), threads=config.getoption("threads"),
+                                load_seconds=config.getoption("load_timeout"),
+                                confined=not config.getoption("unsafe_no_sandbox"))
+        self.test_cap = config.getoption("test_timeout")
+        self.box: Box | None = None
         self.pending: dict[str, dict] = {}
 
-    def load(self):
-        """Load the reference, snapshot the guarded libraries, then load the submission."""
-        part = self.part
-        if self.module is None:
-            framework.reference(part)
-            self.guard = Guard([f"grader.parts.{part}", f"reference_{part}"])
-            module, report = load_notebook(self.submission, f"submission_{part}")
-            self.module = framework.Namespace(module.__dict__)
-            self.load_notes = report.errors
-            if patched := self.guard.restore():
-                self.load_notes.append(f"your notebook modified library code, which was undone: {', '.join(patched)}")
-        return self.module
+    def connect(self) -> Box:
+        """The submission's process (started at its first request), fed the notebook's definitions."""
+        if self.box is None:
+            try:
+                cells, unreadable = definition_sources(read_cells(self.submission)), None
+            except Exception as err:  # noqa: BLE001 - invalid JSON, not a notebook, ...
+                cells, unreadable = [], f"your notebook {self.submission.name} could not be read: {str(err)[:300]}"
+            self.box = Box(cells, self.limits)
+            self.box.broken = unreadable
+        return self.box
+
+    def notes(self) -> list[str]:
+        return self.box.load_errors if self.box else []
 
 
 def pytest_configure(config):
     if config.getoption("submission"):
         config.pluginmanager.register(Grading(config), "grading")
+
+
+def pytest_unconfigure(config):
+    grading = config.pluginmanager.get_plugin("grading")
+    if grading is not None and grading.box is not None:
+        grading.box.close()
 
 
 def pytest_collection_finish(session):
@@ -71,20 +88,38 @@ def _grading(request) -> Grading:
 
 @pytest.fixture(scope="session")
 def sub(request):
-    return _grading(request).load()
+    return _grading(request).connect().root()
 
 
 @pytest.fixture(scope="session")
-def ref(request, sub):
+def ref(request):
     return framework.reference(_grading(request).part)
 
 
 @pytest.fixture(autouse=True)
-def _no_tampering(request):
-    yield
+def _submission_budget(request):
+    """Give the test's calls into the submission their time limit; clean up after them."""
     grading = _grading(request)
-    if grading and grading.guard and (patched := grading.guard.restore()):
-        pytest.fail(f"your code modified library code while this test ran (undone): {', '.join(patched)}")
+    box = grading.connect() if grading else None
+    if box is not None:
+        limit = min(request.function.timeout, grading.test_cap or float("inf"))
+        box.deadline = time.monotonic() + limit
+        seed(box.root(), 0)  # the same random stream in the submission's process on every run
+    yield
+    if box is not None and (problem := box.end_test()):
+        pytest.fail(problem)
+
+
+def failure_text(excinfo, report) -> str:
+    """What a student reads for a failed test: the assertion's message, or what their code did."""
+    err = excinfo.value if excinfo is not None else None
+    if isinstance(err, SubmissionError):
+        if err.kind == "NotImplementedError":
+            return f"not implemented yet: {err.what or 'your function'} raises NotImplementedError"
+        return str(err)[:OUTPUT_CAP]
+    if isinstance(err, AssertionError) and str(err):
+        return str(err)[:OUTPUT_CAP]
+    return report.longreprtext[-OUTPUT_CAP:]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -103,13 +138,7 @@ def pytest_runtest_makereport(item, call):
         "failures": [],
     })
     if report.failed:
-        if call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError):
-            where = call.excinfo.traceback[-1]
-            record["failures"].append(f"not implemented yet: {where.name} raises NotImplementedError")
-        elif call.excinfo is not None and call.excinfo.errisinstance(AssertionError) and str(call.excinfo.value):
-            record["failures"].append(str(call.excinfo.value)[:OUTPUT_CAP])
-        else:
-            record["failures"].append(report.longreprtext[-OUTPUT_CAP:])
+        record["failures"].append(failure_text(call.excinfo, report))
     elif report.skipped and report.when != "teardown":
         record["failures"].append("skipped: " + str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr))
     if report.when == "teardown":
@@ -118,8 +147,8 @@ def pytest_runtest_makereport(item, call):
 
 def _emit(grading: Grading, record: dict) -> None:
     failures = record.pop("failures")
-    if failures and grading.load_notes:
-        failures.append("Note: while loading your notebook, " + "\n".join(grading.load_notes)[:OUTPUT_CAP])
+    if failures and grading.notes():
+        failures.append("Note: while loading your notebook, " + "\n".join(grading.notes())[:OUTPUT_CAP])
     record["status"] = "failed" if failures else "passed"
     record["score"] = 0 if failures else record["max_score"]
     record["output"] = "\n".join(failures)[: 2 * OUTPUT_CAP]

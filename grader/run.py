@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import answers, sandbox
 from grader.framework import PART_FILE, REPO, GradedTest, parts, graded_tests
 
 LOG_TAIL = 1500  # characters of a dead worker's output quoted in the results
@@ -30,6 +30,17 @@ class Limits:
     wall_seconds: float = float(os.environ.get("GRADER_PART_TIMEOUT", 1200))
     memory_gb: float = float(os.environ.get("GRADER_MEMORY_GB", 8))
     threads: int = int(os.environ.get("GRADER_THREADS", 1))
+    test_seconds: float | None = None  # caps every test's own limit (for quick regrades and the hostile tests)
+    load_seconds: float = float(os.environ.get("GRADER_LOAD_TIMEOUT", 300))  # the notebook's definition cells
+    confined: bool = True  # False only with --unsafe-no-sandbox, and the results say so
+
+
+class SandboxUnavailable(RuntimeError):
+    """Confinement is not possible here and the instructor did not pass --unsafe-no-sandbox."""
+
+
+def sandbox_label(limits: Limits) -> str:
+    return "bubblewrap" if limits.confined else "none (--unsafe-no-sandbox)"
 
 
 @dataclass
@@ -71,14 +82,6 @@ def find_submission_file(folder: Path, part: str) -> Path | None:
     return max((py, ipynb), key=lambda p: p.stat().st_mtime)
 
 
-def _limit_memory(gigabytes: float):
-    def apply() -> None:
-        limit = int(gigabytes * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
-
-
 def _failed(test: GradedTest, reason: str) -> dict:
     return {
         "name": test.name, "part": test.part, "score": 0, "max_score": test.points, "status": "failed",
@@ -102,16 +105,21 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
     if file is None:
         result.tests = [_failed(t, f"no {part}.py or {part}.ipynb in the submission") for t in expected]
         return result
+    if limits.confined and (reason := sandbox.unavailable_reason()):
+        raise SandboxUnavailable(reason)
+    answers.build(part)  # the reference's answers, computed here once per course version
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="grade_") as tmp:
         results, log = Path(tmp) / "results.jsonl", Path(tmp) / "log.txt"
-        env = {**os.environ, "SAECOURSE_THREADS": str(limits.threads), "SAECOURSE_OUT": str(Path(tmp) / "outputs"),
-               "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-m", "grader.worker", "--part", part, "--submission", str(file.resolve()),
-               "--results", str(results)] + (["-k", keyword] if keyword else [])
+               "--results", str(results), "--memory-gb", str(limits.memory_gb), "--threads", str(limits.threads),
+               "--load-timeout", str(limits.load_seconds)]
+        cmd += ["--test-timeout", str(limits.test_seconds)] if limits.test_seconds else []
+        cmd += (["-k", keyword] if keyword else []) + ([] if limits.confined else ["--unsafe-no-sandbox"])
         with log.open("w") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp,
-                                    env=env, start_new_session=True, preexec_fn=_limit_memory(limits.memory_gb))
+                                    env=env, start_new_session=True)
             try:
                 proc.wait(timeout=limits.wall_seconds)
                 death = f"the grading process ended with exit code {proc.returncode}"
@@ -145,8 +153,16 @@ def grade_submission(folder: Path, only_parts: list[str] | None = None, limits: 
     return [grade_part(p, find_submission_file(folder, p), limits, keyword) for p in (only_parts or parts())]
 
 
-def gradescope_json(results: list[PartResult]) -> dict:
-    """Gradescope's autograder ``results.json`` shape."""
+def provenance(limits: Limits) -> dict[str, str]:
+    """What graded: the grader's version, the course version (hash) and the confinement used."""
+    from importlib.metadata import version
+
+    return {"grader_version": version("sae-course"), "course_hash": answers.course_hash()[:16],
+            "sandbox": sandbox_label(limits)}
+
+
+def gradescope_json(results: list[PartResult], limits: Limits = Limits()) -> dict:
+    """Gradescope's autograder ``results.json`` shape, with the provenance in ``extra_data``."""
     tests = [{**t, "name": f"{t['part']}::{t['name']}"} for r in results for t in r.tests]
     for t in tests:
         t.pop("part")
@@ -154,6 +170,7 @@ def gradescope_json(results: list[PartResult]) -> dict:
         "score": sum(r.score for r in results),
         "max_score": sum(r.max_score for r in results),
         "execution_time": round(sum(r.seconds for r in results), 1),
+        "extra_data": provenance(limits),
         "tests": tests,
     }
 

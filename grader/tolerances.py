@@ -18,6 +18,11 @@ STAT_SAMPLES = 200_000  # batch size for statistical tests: standard error of a 
 # instances varies by < 3% between seeds (measured), so 10% passes any correct loop and fails a
 # loop that never zeroes its gradients or ignores the importance (both > 30% worse).
 TRAIN_LOSS_RTOL = 0.10
+# The judge measures a trained model's loss itself, on this many fresh samples (seeded), and
+# never trusts the loss history a submission reports; the history must still agree with the
+# measured loss of the trained model (the last 100 logged steps are noisier than the measurement).
+EVAL_SAMPLES = 20_000
+HISTORY_RTOL = 0.25
 
 # --- toy-model geometry (Elhage et al. 2022), judged on the lowest-loss instance of 8 -------------
 PENTAGON_D = 0.40        # 2 dimensions shared by 5 features

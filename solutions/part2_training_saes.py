@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from grader.nb import checker
+from gradebox import checker
 from saecourse import activations, corpus, models, plots, saelens
 from saecourse.directions import best_match_cosine
 from saecourse.hooks import next_token_losses, patch_residual

@@ -1,93 +1,271 @@
-"""A broken, slow or hostile submission costs only its own points and never stops the grading."""
+"""A broken, slow or hostile submission costs only its own points and never stops the grading.
+
+Each hostile behaviour replaces one function of an otherwise correct notebook and must cost
+exactly the test of that function, with a reason a student can read; untouched functions keep
+their points. Theft (the reference, the course files, the judge's frames) must score 0 on top of
+an untouched stub.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from grader.framework import REPO
 from grader.run import Limits, grade_part
 from tests.conftest import make_submission
 
-PART = "part1_toy_superposition"
-FAST = "test_generate_batch_values or test_importance_weighted_loss or test_feature_dimensionality"
+P1, P2 = "part1_toy_superposition", "part2_training_saes"
+QUICK = Limits(test_seconds=20, load_seconds=60)
 
 
-def grade(tmp_path, code: str, keyword: str = FAST, limits: Limits = Limits()) -> dict[str, dict]:
-    folder = make_submission(tmp_path / "sub", PART, code)
-    result = grade_part(PART, folder / f"{PART}.py", limits, keyword)
+def grade(tmp_path: Path, part: str, code: str, tests: list[str], limits: Limits = QUICK, source: str = "solutions",
+          ) -> dict[str, dict]:
+    folder = make_submission(tmp_path / "sub", part, code, source)
+    result = grade_part(part, folder / f"{part}.py", limits, " or ".join(tests))
     return {t["name"]: t for t in result.tests}
 
 
+def lost(results: dict[str, dict], test: str, reason: str) -> None:
+    """``test`` scored 0, and its output says ``reason``."""
+    record = results[test]
+    assert record["score"] == 0, f"{test} kept its points: {record['output'][:300]}"
+    assert reason in record["output"], f"{test}: expected {reason!r} in the reason, got:\n{record['output'][:600]}"
+
+
+def kept(results: dict[str, dict], *tests: str) -> None:
+    for test in tests:
+        assert results[test]["status"] == "passed", f"{test} lost its points: {results[test]['output'][:600]}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Theft: an untouched stub plus one cell that takes the answers scores 0
+
+THEFT = {
+    "import_the_grader": (
+        "from grader.framework import reference\n"
+        "globals().update({k: v for k, v in vars(reference('part1_toy_superposition')).items() if not k.startswith('__')})"
+    ),
+    "read_course_from_disk": (
+        "import pathlib, saecourse, jupytext\n"
+        "for root in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, *pathlib.Path(saecourse.__file__).parents]:\n"
+        "    for name in ('course', 'solutions'):\n"
+        "        src = root / name / 'part1_toy_superposition.py'\n"
+        "        if src.exists():\n"
+        "            for cell in jupytext.read(src).cells:\n"
+        "                if cell.cell_type == 'code' and 'check(' not in cell.source:\n"
+        "                    try:\n"
+        "                        exec(cell.source, globals())\n"
+        "                    except Exception:\n"
+        "                        pass\n"
+    ),
+    "walk_frames_and_gc": (
+        "import gc, sys, torch\n"
+        "def _steal(like):\n"
+        "    frame = sys._getframe(2)\n"
+        "    while frame is not None:\n"
+        "        for value in frame.f_locals.values():\n"
+        "            if isinstance(value, torch.Tensor) and value.shape == like.shape and value is not like:\n"
+        "                return value\n"
+        "        frame = frame.f_back\n"
+        "    for obj in gc.get_objects():\n"
+        "        if isinstance(obj, torch.Tensor) and obj.shape == like.shape and obj is not like:\n"
+        "            return obj\n"
+        "    return like\n"
+        "def importance_weighted_loss(out, x, importance):\n"
+        "    return _steal(importance)\n"
+        "def feature_dimensionality(W, eps=1e-8):\n"
+        "    return _steal(W[:, 0, :])\n"
+    ),
+}
+THEFT_TESTS = ["test_generate_batch_values", "test_generate_batch_statistics", "test_toy_model_forward",
+               "test_importance_weighted_loss", "test_feature_dimensionality"]
+
+
+@pytest.mark.parametrize("route", THEFT)
+def test_stolen_answers_score_zero(tmp_path, route):
+    results = grade(tmp_path, P1, THEFT[route], THEFT_TESTS, source="student")
+    scored = {name: r["score"] for name, r in results.items() if r["score"]}
+    assert set(results) == set(THEFT_TESTS) and not scored, f"theft by {route} earned points: {scored}"
+
+
+def test_stolen_part2_answers_score_zero(tmp_path):
+    code = THEFT["read_course_from_disk"].replace("part1_toy_superposition", P2)
+    results = grade(tmp_path, P2, code, ["test_sae_forward", "test_sae_loss", "test_l0_norm"], source="student")
+    assert not any(r["score"] for r in results.values()), results
+
+
+def test_submission_cannot_see_the_judges_files(tmp_path):
+    code = (
+        "import os, pathlib\n"
+        "def generate_batch(batch_size, feature_probability):\n"
+        "    for path in " + repr([str(REPO / d) for d in ("course/part1_toy_superposition.py", "solutions", "grader",
+                                                          "tests", "README.md")]) + ":\n"
+        "        if os.path.exists(path):\n"
+        "            raise RuntimeError('visible: ' + path)\n"
+        "    if any('answer_keys' in str(p) for p in pathlib.Path(os.environ['SAECOURSE_CACHE']).glob('*')):\n"
+        "        raise RuntimeError('answer key visible')\n"
+        "    if len(os.listdir('/proc')) and any(p.isdigit() and p != '1' for p in os.listdir('/proc')):\n"
+        "        raise RuntimeError('other processes visible')\n"
+        "    raise ValueError('nothing to see')\n"
+    )
+    results = grade(tmp_path, P1, code, ["test_generate_batch_values"])
+    lost(results, "test_generate_batch_values", "ValueError: nothing to see")
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile functions: each costs its own test only
+
+HOSTILE_P1 = '''
+import os, sys, torch
+def importance_weighted_loss(out, x, importance):  # correct, but leaves a process behind
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["sleep", "4242"])
+    return (importance * (x - out) ** 2).mean((0, 2))
+def feature_dimensionality(W, eps=1e-8):
+    raise KeyboardInterrupt
+def neighbour_gaps(W_instance, min_norm=0.5):
+    raise SystemExit(3)
+def pair_errors(model, instance):
+    return pair_errors(model, instance)
+class SeedToyModel(SeedToyModel):
+    def forward(self, x):
+        open("''' + str(REPO / "course" / "pwned.txt") + '''", "w").write("x")
+        return super().forward(x)
+class ToySAE(ToySAE):
+    def loss(self, h, l1_coeff):
+        return torch.full((h.shape[1],), float("nan"))
+def resample_dead_latents(sae, h, dead):
+    return open("''' + str(REPO / "solutions" / "part1_toy_superposition.py") + '''").read()
+'''
+REASONS_P1 = {
+    "test_importance_weighted_loss": "process(es) running",
+    "test_feature_dimensionality": "raised KeyboardInterrupt",
+    "test_neighbour_gaps": "raised SystemExit",
+    "test_pair_errors": "RecursionError",
+    "test_seed_toy_model_forward": "Read-only file system",
+    "test_toy_sae_loss": "nan",
+    "test_resample_dead_latents": "No such file or directory",
+}
+
+
+def test_hostile_functions_cost_only_their_own_tests(tmp_path):
+    results = grade(tmp_path, P1, HOSTILE_P1, [*REASONS_P1, "test_generate_batch_values", "test_toy_model_forward",
+                                              "test_toy_sae_forward"])
+    for test, reason in REASONS_P1.items():
+        lost(results, test, reason)
+    kept(results, "test_generate_batch_values", "test_toy_model_forward", "test_toy_sae_forward")
+    assert not (REPO / "course" / "pwned.txt").exists()
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and b"4242" in _cmdline(p)]
+    assert not leftovers, "the forked child outlived the grading"
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+HOSTILE_P2 = '''
+import os, torch
+torch.allclose = lambda *a, **k: True  # patches the submission's own torch only
+torch.Tensor.__eq__ = lambda self, other: torch.ones((), dtype=torch.bool)
+class Liar(torch.Tensor):
+    def __eq__(self, other):
+        return True
+def median_norm_by_position(acts, context_pos, ctx_len):
+    return torch.empty(10**11)
+def sae_loss(x, x_hat, z, l1_coeff):
+    print("x" * 10**8)
+    raise ValueError("boom")
+def l0_norm(z):
+    return torch.zeros((), dtype=torch.int64)
+def feature_density(z):
+    return torch.zeros(z.shape[1], device="meta")
+def explained_variance(x, x_hat):
+    return torch.tensor(0.123).as_subclass(Liar)
+def l1_coefficient(step, total_steps, l1_coeff, warmup_frac=0.05):
+    os._exit(1)
+'''
+REASONS_P2 = {
+    "test_massive_activations": "allocate",
+    "test_sae_loss": "boom",
+    "test_l0_norm": "7/3",
+    "test_feature_density": "device 'meta'",
+    "test_explained_variance": "EV = 0.5",
+    "test_schedules": "died",
+}
+
+
+def test_hostile_values_cost_only_their_own_tests(tmp_path):
+    limits = Limits(test_seconds=60, load_seconds=120, memory_gb=4)
+    results = grade(tmp_path, P2, HOSTILE_P2, [*REASONS_P2, "test_sae_forward", "test_sae_init"], limits)
+    for test, reason in REASONS_P2.items():
+        lost(results, test, reason)
+    kept(results, "test_sae_forward", "test_sae_init")  # after the process died and was restarted
+    assert len(json.dumps(results)) < 50_000, "the output flood was not capped"
+
+
+# --------------------------------------------------------------------------------------------------
+# Broken notebooks
+
 def test_syntax_error_in_one_cell_costs_only_that_cell(tmp_path):
-    folder = make_submission(tmp_path / "sub", PART)
-    notebook = folder / f"{PART}.py"
+    folder = make_submission(tmp_path / "sub", P1)
+    notebook = folder / f"{P1}.py"
     header = "def generate_batch(batch_size: int, feature_probability: Tensor) -> Tensor:"
     notebook.write_text(notebook.read_text().replace(header, header.rstrip(":")))
-    results = {t["name"]: t for t in grade_part(PART, notebook, keyword=FAST).tests}
-    failed = results["test_generate_batch_values"]
-    assert failed["score"] == 0
-    assert "`generate_batch` is not defined" in failed["output"] and "SyntaxError" in failed["output"]
-    assert results["test_importance_weighted_loss"]["score"] == 2
-    assert results["test_feature_dimensionality"]["score"] == 2
+    keyword = "test_generate_batch_values or test_importance_weighted_loss"
+    results = {t["name"]: t for t in grade_part(P1, notebook, QUICK, keyword).tests}
+    lost(results, "test_generate_batch_values", "`generate_batch` is not defined")
+    assert "SyntaxError" in results["test_generate_batch_values"]["output"]
+    kept(results, "test_importance_weighted_loss")
 
 
 def test_sys_exit_while_loading_is_contained(tmp_path):
-    results = grade(tmp_path, "import sys\nsys.exit(3)")
-    assert all(r["status"] == "passed" for r in results.values())
+    results = grade(tmp_path, P1, "import sys\nsys.exit(3)", ["test_generate_batch_values", "test_toy_model_forward"])
+    kept(results, "test_generate_batch_values", "test_toy_model_forward")
 
 
-def test_hard_exit_inside_a_test_keeps_earlier_points(tmp_path):
-    code = "import os\ndef feature_dimensionality(W, eps=1e-8):\n    os._exit(1)"
-    results = grade(tmp_path, code)
-    assert results["test_generate_batch_values"]["score"] == 1
-    assert results["test_importance_weighted_loss"]["score"] == 2
-    dead = results["test_feature_dimensionality"]
-    assert dead["score"] == 0 and "not graded" in dead["output"]
-
-
-def test_infinite_loop_is_stopped_by_the_per_test_timeout(tmp_path):
+def test_infinite_loop_is_stopped_at_the_tests_time_limit(tmp_path):
     code = "def importance_weighted_loss(out, x, importance):\n    while True:\n        pass"
-    results = grade(tmp_path, code)
-    assert results["test_importance_weighted_loss"]["score"] == 0
-    assert "Timeout" in results["test_importance_weighted_loss"]["output"]
-    assert results["test_generate_batch_values"]["score"] == 1
+    results = grade(tmp_path, P1, code, ["test_importance_weighted_loss", "test_generate_batch_values"],
+                    Limits(test_seconds=5, load_seconds=60))
+    lost(results, "test_importance_weighted_loss", "did not finish within the test's time limit")
+    kept(results, "test_generate_batch_values")
 
 
-def test_hang_while_loading_is_stopped_by_the_part_timeout(tmp_path):
-    results = grade(tmp_path, "import time\ntime.sleep(3600)", limits=Limits(wall_seconds=30))
-    assert all(r["score"] == 0 and "longer than 30 s" in r["output"] for r in results.values())
+def test_hang_while_loading_is_stopped(tmp_path):
+    results = grade(tmp_path, P1, "import time\ntime.sleep(3600)", ["test_generate_batch_values", "test_toy_model_forward"],
+                    Limits(test_seconds=10, load_seconds=10))
+    for test in results:
+        lost(results, test, "took longer than 10 s")
 
 
-def test_memory_bomb_is_contained(tmp_path):
-    code = "def feature_dimensionality(W, eps=1e-8):\n    return torch.empty(10**11)"
-    results = grade(tmp_path, code, limits=Limits(memory_gb=4))
-    assert results["test_feature_dimensionality"]["score"] == 0
-    assert results["test_generate_batch_values"]["score"] == 1
+def test_notebook_that_is_not_json(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / f"{P1}.ipynb").write_text('{"cells": [ this is not json')
+    results = {t["name"]: t for t in grade_part(P1, folder / f"{P1}.ipynb", QUICK, "test_generate_batch_values").tests}
+    lost(results, "test_generate_batch_values", "could not be read")
 
 
-def test_monkeypatching_torch_is_undone_and_earns_nothing(tmp_path):
-    code = (
-        "torch.allclose = lambda *a, **k: True\n"
-        "def feature_dimensionality(W, eps=1e-8):\n"
-        "    torch.Tensor.__eq__ = lambda self, other: torch.ones((), dtype=torch.bool)\n"
-        "    return torch.zeros(W.shape[0], W.shape[2])"
-    )
-    results = grade(tmp_path, code)
-    assert results["test_feature_dimensionality"]["score"] == 0
-    assert "modified library code" in results["test_feature_dimensionality"]["output"]
-    assert results["test_generate_batch_values"]["score"] == 1  # the patch was undone, not inherited
+def test_folder_with_both_files_disagreeing_grades_the_edited_one(tmp_path):
+    from grader.run import find_submission_file
+
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / f"{P1}.py").write_text((REPO / "student" / f"{P1}.py").read_text())
+    (folder / f"{P1}.ipynb").write_text((REPO / "solutions" / f"{P1}.ipynb").read_text())
+    assert find_submission_file(folder, P1).suffix == ".ipynb"
 
 
-def test_huge_output_is_capped(tmp_path):
-    code = "def importance_weighted_loss(out, x, importance):\n    print('x' * 10**8)\n    raise ValueError('boom')"
-    results = grade(tmp_path, code)
-    assert results["test_importance_weighted_loss"]["score"] == 0
-    assert len(json.dumps(results)) < 50_000
-
-
-def test_cli_exit_codes_and_json(tmp_path):
+def test_missing_part_and_cli_exit_codes(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "grader", str(tmp_path / "nope")], capture_output=True, text=True, cwd=REPO)
     assert missing.returncode == 2 and "not a folder" in missing.stderr
     empty = tmp_path / "empty"
@@ -98,6 +276,20 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert run.returncode == 0 and "TOTAL: 0 /" in run.stdout
     report = json.loads(out.read_text())
     assert report["score"] == 0 and report["max_score"] > 0
+    assert "no part1_toy_superposition.py or part1_toy_superposition.ipynb" in report["tests"][0]["output"]
     assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(report["tests"][0])
+    assert report["extra_data"]["sandbox"] == "bubblewrap" and len(report["extra_data"]["course_hash"]) == 16
     bad_part = subprocess.run([sys.executable, "-m", "grader", str(empty), "--part", "99"], capture_output=True, text=True, cwd=REPO)
     assert bad_part.returncode == 2
+
+
+def test_refuses_to_grade_without_a_sandbox_unless_told(tmp_path):
+    folder = make_submission(tmp_path / "sub", P1)
+    env = {**os.environ, "GRADER_BWRAP": str(tmp_path / "no-bwrap-here")}
+    cli = [sys.executable, "-m", "grader", str(folder), "--part", "1", "-k", "test_generate_batch_values"]
+    refused = subprocess.run(cli, capture_output=True, text=True, cwd=REPO, env=env)
+    assert refused.returncode == 2 and "bubblewrap" in refused.stderr and "--unsafe-no-sandbox" in refused.stderr
+    out = tmp_path / "results.json"
+    unsafe = subprocess.run([*cli, "--unsafe-no-sandbox", "--json", str(out)], capture_output=True, text=True, cwd=REPO, env=env)
+    assert unsafe.returncode == 0 and "TOTAL: 1 / 1" in unsafe.stdout and "WARNING" in unsafe.stdout
+    assert json.loads(out.read_text())["extra_data"]["sandbox"] == "none (--unsafe-no-sandbox)"

@@ -28,8 +28,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerBase
 
-from .models import cache_dir
-from .utils import save_tensors_atomic
+from .utils import cache_dir, save_tensors_atomic
 
 SOURCES = ("shakespeare", "bible", "pydoc")
 MIN_CHARS = 200  # documents shorter than this are dropped

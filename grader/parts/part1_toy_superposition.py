@@ -1,8 +1,9 @@
 """Graded tests for Part 1, toy models of superposition.
 
-Each test compares the submission (``sub``) with the reference (``ref``) on seeded inputs, or
-checks a physical fact (loss reached, geometry, recovered features). Failure messages name the
-most likely mistake.
+Each test compares the submission (``sub``, running in its own confined process) with the
+reference (``ref``, here in the judge) on seeded inputs, or checks a physical fact (loss reached,
+geometry, recovered features) measured here on the parameters the submission trained. Failure
+messages name the most likely mistake. Costly reference runs come from the answer key (``@answer``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from grader import tolerances as tol
-from grader.checks import close, diagnose, tensor
+from grader.answers import answer
+from grader.checks import box_module, close, diagnose, loaded, number, seed, state, tensor
 from grader.framework import graded
 
 
@@ -68,16 +70,14 @@ def test_generate_batch_statistics(sub, ref):
 
 def _paired_toy_models(sub, ref, n_inst=3, n_feat=5, n_hidden=2):
     """A student model and a reference model with identical random parameters (nonzero bias)."""
-    torch.manual_seed(0)
     student = sub.ToyModel(n_inst, n_feat, n_hidden)
-    params = dict(student.named_parameters())
-    assert set(params) >= {"W", "b_final"}, f"ToyModel needs parameters W and b_final, found {sorted(params)}"
+    params = state(student, "ToyModel", {"W", "b_final"})
     assert params["W"].shape == (n_inst, n_hidden, n_feat), "W must have shape [inst, hidden, feat]"
+    torch.manual_seed(0)
     reference = ref.ToyModel(n_inst, n_feat, n_hidden)
     with torch.no_grad():
-        params["b_final"].copy_(0.1 * torch.randn(n_inst, n_feat))
-        reference.W.copy_(params["W"])
-        reference.b_final.copy_(params["b_final"])
+        reference.b_final.copy_(0.1 * torch.randn(n_inst, n_feat))
+    student.load_state_dict(reference.state_dict())
     return student, reference
 
 
@@ -108,8 +108,9 @@ def test_toy_model_instances_independent(sub, ref):
     torch.manual_seed(2)
     x = torch.rand(16, 4, 5)
     before = tensor(student(x), "ToyModel.forward")
-    with torch.no_grad():
-        student.W[2] += 1.0
+    params = state(student, "ToyModel", {"W"})
+    params["W"][2] += 1.0
+    student.load_state_dict(params)
     after = tensor(student(x), "ToyModel.forward")
     others = [0, 1, 3]
     assert torch.allclose(before[:, others], after[:, others]), (
@@ -145,43 +146,61 @@ def _final_loss(history: torch.Tensor) -> torch.Tensor:
     return history[-100:].mean(0)
 
 
+def measured_loss(ref, model: torch.nn.Module, p: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    """Each instance's importance-weighted loss on a fresh, seeded batch, measured here: [inst]."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(1234)
+        x = ref.generate_batch(tol.EVAL_SAMPLES, p)
+        return ref.importance_weighted_loss(model(x), x, importance)
+
+
+TRAINING = dict(p=torch.tensor([[0.05] * 5] * 8 + [[0.3] * 5] * 8), importance=torch.ones(16, 5), steps=2000)
+
+
+def _initial_toy_model(ref) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return ref.ToyModel(16, 5, 2)
+
+
+@answer
+def reference_training_loss(ref) -> float:
+    """The reference loop's model after 2000 steps, its loss measured like the student's."""
+    model = _initial_toy_model(ref)
+    torch.manual_seed(0)
+    ref.train_toy_model(model, TRAINING["p"], TRAINING["importance"], steps=TRAINING["steps"], progress=False)
+    return measured_loss(ref, model, TRAINING["p"], TRAINING["importance"]).mean().item()
+
+
 @graded(points=3, timeout=120)
 def test_training_reaches_reference_loss(sub, ref):
-    p = torch.tensor([[0.05] * 5] * 8 + [[0.3] * 5] * 8)
-    importance = torch.ones(16, 5)
-    losses = {}
-    for name, module in (("yours", sub), ("reference", ref)):
-        torch.manual_seed(0)
-        model = ref.ToyModel(16, 5, 2)
-        history = module.train_toy_model(model, p, importance, steps=2000, progress=False)
-        history = tensor(history, "train_toy_model")
-        assert history.shape == (2000, 16), f"history must have shape [steps, inst] = (2000, 16), got {tuple(history.shape)}"
-        losses[name] = _final_loss(history).mean().item()
-    assert losses["yours"] <= losses["reference"] * (1 + tol.TRAIN_LOSS_RTOL), (
-        f"after 2000 steps your loop reaches a mean loss of {losses['yours']:.5f}, the reference "
-        f"{losses['reference']:.5f}: check optimizer.zero_grad(), that each step uses a fresh batch and the "
-        "importance-weighted loss, and that history[step] holds this step's per-instance loss")
-    assert losses["yours"] >= losses["reference"] * (1 - tol.TRAIN_LOSS_RTOL), (
-        f"your loss history ({losses['yours']:.5f}) is far below the reference's ({losses['reference']:.5f}): "
-        "record the loss of each instance at each step, not something smaller")
-
-
-def _trained_regimes(sub, ref) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's model trained by the student's loop in the three regimes; W and best instances.
-
-    Cached on the student's definitions, so the three geometry tests train once."""
-    code = (sub.generate_batch, sub.ToyModel, sub.importance_weighted_loss, sub.train_toy_model)
-    return _train_regimes(code, ref)
+    p, importance, steps = TRAINING.values()
+    model = sub.ToyModel(16, 5, 2)
+    model.load_state_dict(_initial_toy_model(ref).state_dict())
+    history = tensor(sub.train_toy_model(model, p, importance, steps=steps, progress=False), "train_toy_model")
+    assert history.shape == (steps, 16), f"history must have shape [steps, inst] = ({steps}, 16), got {tuple(history.shape)}"
+    trained = loaded(ref.ToyModel(16, 5, 2), state(model, "ToyModel"), "ToyModel")
+    yours, reference = measured_loss(ref, trained, p, importance).mean().item(), reference_training_loss()
+    assert yours <= reference * (1 + tol.TRAIN_LOSS_RTOL), (
+        f"after {steps} steps your loop leaves the model at a mean loss of {yours:.5f}, the reference at "
+        f"{reference:.5f}: check optimizer.zero_grad(), that each step uses a fresh batch and the "
+        "importance-weighted loss")
+    logged = _final_loss(history).mean().item()
+    assert abs(logged - yours) <= tol.HISTORY_RTOL * yours, (
+        f"your loss history ends at {logged:.5f}, but the trained model's loss is {yours:.5f}: record the "
+        "loss of each instance at each step (history[step] = loss.detach()), nothing else")
 
 
 @functools.lru_cache(maxsize=1)
-def _train_regimes(code: tuple, ref) -> tuple[torch.Tensor, torch.Tensor]:
-    _, toy_model, _, train = code
+def _trained_regimes(sub, ref) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's model trained by the student's loop in the three regimes: W and the index of
+    each regime's lowest-loss instance (loss measured here). Cached, so the three geometry tests
+    train once."""
     p, importance = ref.regime_settings(8)
-    torch.manual_seed(0)
-    model = toy_model(len(p), 5, 2)
-    history = tensor(train(model, p, importance, progress=False), "train_toy_model")
-    return model.W.detach(), ref.best_instances(_final_loss(history), 8)
+    seed(sub, 0)
+    model = sub.ToyModel(len(p), 5, 2)
+    tensor(sub.train_toy_model(model, p, importance, progress=False), "train_toy_model")
+    trained = loaded(ref.ToyModel(len(p), 5, 2), state(model, "ToyModel"), "ToyModel")
+    return trained.W.detach(), ref.best_instances(measured_loss(ref, trained, p, importance), 8)
 
 
 def _describe(ref, W_instance: torch.Tensor) -> str:
@@ -292,12 +311,13 @@ def test_neighbour_gaps(sub, ref):
 
 @graded(points=2)
 def test_pair_errors(sub, ref):
+    from gradebox.standins import InstanceMap
+
     torch.manual_seed(6)
-    model = ref.ToyModel(3, 5, 2)
-    with torch.no_grad():
-        model.b_final.copy_(-0.1 * torch.rand(3, 5))
+    M, c = torch.randn(3, 5, 5), torch.randn(3, 5)  # a stand-in model: any map of [batch, inst, feat]
+    model = InstanceMap(M, c, n_hidden=2)
     expected = ref.pair_errors(model, 1)
-    actual = tensor(sub.pair_errors(model, 1), "pair_errors")
+    actual = tensor(sub.pair_errors(box_module(sub, "gradebox.standins").InstanceMap(M, c, 2), 1), "pair_errors")
     assert close(actual, expected), diagnose(actual, expected, "pair_errors", {
         "sum the squared error over features, don't average it": expected / 5,
         "you returned the errors of instance 0; use the `instance` argument": ref.pair_errors(model, 0),
@@ -311,15 +331,14 @@ def test_pair_errors(sub, ref):
 
 @graded(points=2)
 def test_seed_toy_model_forward(sub, ref):
-    torch.manual_seed(7)
     student = sub.SeedToyModel(3, 5, 2)
+    state(student, "SeedToyModel", {"W_enc", "b_enc", "W_dec", "b_dec"})
+    torch.manual_seed(7)
     reference = ref.SeedToyModel(3, 5, 2)
-    params = dict(student.named_parameters())
-    assert set(params) >= {"W_enc", "b_enc", "W_dec", "b_dec"}, f"SeedToyModel parameters: {sorted(params)}"
     with torch.no_grad():
-        for name, param in reference.named_parameters():
+        for param in reference.parameters():
             param.copy_(torch.randn_like(param) * 0.5)
-            params[name].copy_(param)
+    student.load_state_dict(reference.state_dict())
     x = torch.rand(32, 3, 5)
     expected = reference(x).detach()
     actual = tensor(student(x), "SeedToyModel.forward")
@@ -331,17 +350,32 @@ def test_seed_toy_model_forward(sub, ref):
     })
 
 
+SPARSE = dict(p=torch.full((8, 5), 0.05), importance=torch.ones(8, 5), steps=3000)
+
+
+@answer
+def real_model_sparse_loss(ref) -> float:
+    """The real toy model at p = 0.05 after 3000 steps: the best instance's measured loss."""
+    torch.manual_seed(0)
+    model = ref.ToyModel(8, 5, 2)
+    ref.train_toy_model(model, SPARSE["p"], SPARSE["importance"], steps=SPARSE["steps"], progress=False)
+    return measured_loss(ref, model, SPARSE["p"], SPARSE["importance"]).min().item()
+
+
 @graded(points=1, visible=False, timeout=120)
 def test_seed_toy_model_loses_to_real_model(sub, ref):
-    p, importance = torch.full((8, 5), 0.05), torch.ones(8, 5)
-    best = {}
-    for name, cls in (("original", sub.SeedToyModel), ("real", ref.ToyModel)):
-        torch.manual_seed(0)
-        model = cls(8, 5, 2)
-        best[name] = _final_loss(ref.train_toy_model(model, p, importance, steps=3000, progress=False)).min().item()
-    assert best["original"] > tol.SEED_MODEL_LOSS_RATIO * best["real"], (
-        f"trained at p = 0.05, your SeedToyModel reaches loss {best['original']:.5f}, close to the real toy "
-        f"model's {best['real']:.5f}: it should be the original exercise's model (untied, hidden ReLU, linear output)")
+    p, importance, steps = SPARSE.values()
+    seed(sub, 0)
+    model = sub.SeedToyModel(8, 5, 2)
+    tensor(sub.train_toy_model(model, p, importance, steps=steps, progress=False), "train_toy_model")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        x = ref.generate_batch(tol.EVAL_SAMPLES, p)
+    out = tensor(model(x), "SeedToyModel.forward")
+    original, real = ref.importance_weighted_loss(out, x, importance).min().item(), real_model_sparse_loss()
+    assert original > tol.SEED_MODEL_LOSS_RATIO * real, (
+        f"trained at p = 0.05 by your loop, your SeedToyModel reaches loss {original:.5f}, close to the real toy "
+        f"model's {real:.5f}: it should be the original exercise's model (untied, hidden ReLU, linear output)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -349,16 +383,16 @@ def test_seed_toy_model_loses_to_real_model(sub, ref):
 # --------------------------------------------------------------------------------------------------
 
 def _paired_saes(sub, ref, n_inst=3, d_in=2, n_latents=6):
-    torch.manual_seed(8)
+    """A student ToySAE and a reference ToySAE with the same parameters (random, nonzero biases)."""
     student = sub.ToySAE(n_inst, d_in, n_latents)
-    reference = ref.ToySAE(n_inst, d_in, n_latents)
-    params = dict(student.named_parameters())
-    assert set(params) >= {"W_enc", "W_dec", "b_enc", "b_dec"}, f"ToySAE parameters: {sorted(params)}"
+    params = state(student, "ToySAE", {"W_enc", "W_dec", "b_enc", "b_dec"})
+    torch.manual_seed(8)
+    reference = loaded(ref.ToySAE(n_inst, d_in, n_latents), params, "ToySAE")
     with torch.no_grad():
         for name, param in reference.named_parameters():
-            value = torch.randn_like(param) * 0.3 if name.startswith("b") else params[name]
-            param.copy_(value)
-            params[name].copy_(value)
+            if name.startswith("b"):
+                param.copy_(torch.randn_like(param) * 0.3)
+    student.load_state_dict(reference.state_dict())
     return student, reference
 
 
@@ -400,17 +434,18 @@ def test_resample_dead_latents(sub, ref):
     # inputs is always within a degree of any other, and a missing "- b_dec" would go unnoticed).
     student, _ = _paired_saes(sub, ref, n_inst=2, d_in=8, n_latents=6)
     dead = torch.tensor([[True, False, False, True, False, False], [False] * 6])
-    before = {n: p.detach().clone() for n, p in student.named_parameters()}
+    before = state(student, "ToySAE")
     torch.manual_seed(9)
     h = torch.randn(256, 2, 8)
-    count = sub.resample_dead_latents(student, h, dead)
-    assert count == 2, f"resample_dead_latents should return the number of dead latents resampled (2), got {count}"
+    count = number(sub.resample_dead_latents(student, h, dead), "resample_dead_latents")
+    assert count == 2, f"resample_dead_latents should return the number of dead latents resampled (2), got {count:g}"
+    after = state(student, "ToySAE")
     alive = ~dead
     for name in ("W_dec", "b_enc"):
-        assert torch.equal(getattr(student, name).detach()[alive], before[name][alive]), f"alive latents' {name} must not change"
-    assert torch.equal(student.W_enc.detach().transpose(1, 2)[alive], before["W_enc"].transpose(1, 2)[alive]), (
+        assert torch.equal(after[name][alive], before[name][alive]), f"alive latents' {name} must not change"
+    assert torch.equal(after["W_enc"].transpose(1, 2)[alive], before["W_enc"].transpose(1, 2)[alive]), (
         "alive latents' encoder columns must not change")
-    rows = student.W_dec.detach()[0, [0, 3]]
+    rows = after["W_dec"][0, [0, 3]]
     assert torch.allclose(rows.norm(dim=-1), torch.ones(2), atol=1e-5), "resampled decoder rows must be unit vectors"
     targets = F.normalize(h[:, 0] - before["b_dec"][0], dim=-1)  # every candidate direction in the batch
     best = (rows @ targets.T).max(1).values
@@ -418,11 +453,11 @@ def test_resample_dead_latents(sub, ref):
         "each resampled decoder row must be an input from the batch minus b_dec, normalised (did you forget "
         "to subtract b_dec?)")
     alive_scale = before["W_enc"][0][:, alive[0]].norm(dim=0).mean()
-    enc = student.W_enc.detach()[0][:, [0, 3]].T
+    enc = after["W_enc"][0][:, [0, 3]].T
     assert torch.allclose(enc, rows * 0.2 * alive_scale, atol=1e-4), (
         "the encoder column of a resampled latent is its decoder direction times 0.2 x the mean norm of the "
         "alive encoder columns")
-    assert (student.b_enc.detach()[0, [0, 3]] == 0).all(), "reset the encoder bias of resampled latents to 0"
+    assert (after["b_enc"][0, [0, 3]] == 0).all(), "reset the encoder bias of resampled latents to 0"
 
 
 def judge_toy_sae(ref, W_dec: torch.Tensor, W_true: torch.Tensor, fired: torch.Tensor, final_loss: torch.Tensor) -> str | None:
@@ -448,11 +483,16 @@ def fired_latents(ref, sae, target, p: torch.Tensor, n: int = 20_000) -> torch.T
 
 @graded(points=3, timeout=180)
 def test_toy_sae_recovers_features(sub, ref):
-    torch.manual_seed(0)
     target = ref.pentagon_model(8)
-    sae = sub.ToySAE(8, 2, 5)
+    seed(sub, 0)
+    student_target = sub.ToyModel(8, 5, 2)
+    student_target.load_state_dict(target.state_dict())
+    student_sae = sub.ToySAE(8, 2, 5)
     p = torch.full((8, 5), 0.02)
-    history = tensor(sub.train_toy_sae(sae, target, p, progress=False), "train_toy_sae")
-    fired = fired_latents(ref, sae, target, p)
-    problem = judge_toy_sae(ref, sae.W_dec.detach(), target.W.detach(), fired, _final_loss(history))
+    tensor(sub.train_toy_sae(student_sae, student_target, p, progress=False), "train_toy_sae")
+    sae = loaded(ref.ToySAE(8, 2, 5), state(student_sae, "ToySAE"), "ToySAE")
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(1234)
+        final_loss = sae.loss(target.hidden(ref.generate_batch(tol.EVAL_SAMPLES, p)), 0.3)
+    problem = judge_toy_sae(ref, sae.W_dec.detach(), target.W.detach(), fired_latents(ref, sae, target, p), final_loss)
     assert problem is None, problem

@@ -1,18 +1,21 @@
-"""Graded tests for Part 2, training SAEs on real language-model activations."""
+"""Graded tests for Part 2, training SAEs on real language-model activations.
+
+The submission's SAEs are trained in its own confined process; the judge takes back their
+parameters and measures them itself (recovered directions, L0, explained variance)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import tempfile
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
 from safetensors.torch import load_file
 
+from gradebox.standins import Reconstruction
 from grader import tolerances as tol
-from grader.checks import close, diagnose, number, tensor
+from grader.answers import answer
+from grader.checks import box_module, close, diagnose, loaded, number, scratch, seed, state, submitted_file, tensor
 from grader.framework import graded
 
 
@@ -46,32 +49,34 @@ def test_massive_activations(sub, ref):
 # --------------------------------------------------------------------------------------------------
 
 def _paired_saes(sub, ref, d_in=16, d_sae=48):
-    """A student SAE and a reference SAE with the same random parameters (nonzero biases)."""
-    torch.manual_seed(1)
+    """A student SAE and a reference SAE with the same parameters: the student's initial weights
+    and random, nonzero biases."""
+    seed(sub, 1)
     student = sub.SAE(d_in, d_sae)
-    params = dict(student.named_parameters())
-    assert set(params) >= {"W_enc", "W_dec", "b_enc", "b_dec"}, f"SAE parameters: {sorted(params)}"
-    reference = ref.SAE(d_in, d_sae)
+    reference = loaded(ref.SAE(d_in, d_sae), state(student, "SAE", {"W_enc", "W_dec", "b_enc", "b_dec"}), "SAE")
+    torch.manual_seed(1)
     with torch.no_grad():
         for name, param in reference.named_parameters():
-            assert params[name].shape == param.shape, f"{name} should have shape {tuple(param.shape)}, got {tuple(params[name].shape)}"
-            value = params[name] if name.startswith("W") else 0.3 * torch.randn_like(param)
-            param.copy_(value)
-            params[name].copy_(value)
+            if name.startswith("b"):
+                param.copy_(0.3 * torch.randn_like(param))
+    student.load_state_dict(reference.state_dict())
     return student, reference
 
 
 @graded(points=1)
 def test_sae_init(sub, ref):
-    torch.manual_seed(2)
+    seed(sub, 2)
     sae = sub.SAE(16, 48)
-    W_enc, W_dec = sae.W_enc.detach(), sae.W_dec.detach()
+    params = state(sae, "SAE", {"W_enc", "W_dec", "b_enc", "b_dec"})
+    W_enc, W_dec = params["W_enc"], params["W_dec"]
     assert W_dec.shape == (48, 16) and W_enc.shape == (16, 48), (
         f"SAELens layout: W_enc [d_in, d_sae] = (16, 48) and W_dec [d_sae, d_in] = (48, 16); got {tuple(W_enc.shape)}, {tuple(W_dec.shape)}")
     assert torch.allclose(W_dec.norm(dim=-1), torch.ones(48), atol=1e-5), "decoder rows must start at unit norm"
     assert torch.allclose(W_enc, W_dec.T), "W_enc must start as the transpose of W_dec"
-    assert W_enc.data_ptr() != W_dec.data_ptr(), "W_enc must be a copy (.clone()), not a view sharing W_dec's memory"
-    assert (sae.b_enc == 0).all() and (sae.b_dec == 0).all(), "biases start at zero"
+    assert (params["b_enc"] == 0).all() and (params["b_dec"] == 0).all(), "biases start at zero"
+    sae.load_state_dict({**params, "W_dec": W_dec + 1.0})
+    assert torch.equal(state(sae, "SAE")["W_enc"], W_enc), (
+        "changing W_dec changed W_enc: W_enc must be a copy (.clone()), not a view sharing W_dec's memory")
     assert W_dec.std() > 0.05, "the decoder must be random"
 
 
@@ -124,24 +129,27 @@ def test_sae_loss(sub, ref):
 def test_decoder_constraint(sub, ref):
     student, reference = _paired_saes(sub, ref)
     torch.manual_seed(4)
+    tools = box_module(sub, "gradebox.standins")
+    W_dec = F.normalize(torch.randn(48, 16), dim=-1)
     with torch.no_grad():
-        student.W_dec.copy_(F.normalize(torch.randn(48, 16), dim=-1))
-        reference.W_dec.copy_(student.W_dec)
+        reference.W_dec.copy_(W_dec)
+    student.load_state_dict(reference.state_dict())
     grad = torch.randn(48, 16)
-    student.W_dec.grad, reference.W_dec.grad = grad.clone(), grad.clone()
+    tools.set_grads(student, {"W_dec": grad})
+    reference.W_dec.grad = grad.clone()
     sub.remove_parallel_gradient(student)
     ref.remove_parallel_gradient(reference)
-    g, g_ref = student.W_dec.grad, reference.W_dec.grad
-    parallel = (g * student.W_dec.detach()).sum(-1).abs().max()
+    g, g_ref = tensor(tools.grads(student).get("W_dec"), "W_dec.grad"), reference.W_dec.grad
+    parallel = (g * W_dec).sum(-1).abs().max()
     assert close(g, g_ref), diagnose(g, g_ref, "the projected decoder gradient", {
         "project each row (the dot product is over d_in), not each column":
-            grad - (grad * student.W_dec.detach()).sum(0, keepdim=True) * student.W_dec.detach(),
+            grad - (grad * W_dec).sum(0, keepdim=True) * W_dec,
     }) + f" (largest remaining parallel component: {parallel:.3g})"
-    with torch.no_grad():
-        student.W_dec.mul_(torch.rand(48, 1) * 3 + 0.1)
-        directions = F.normalize(student.W_dec.detach().clone(), dim=-1)
+    scaled = W_dec * (torch.rand(48, 1) * 3 + 0.1)
+    directions = F.normalize(scaled, dim=-1)
+    student.load_state_dict({**reference.state_dict(), "W_dec": scaled})
     sub.normalize_decoder(student)
-    W = student.W_dec.detach()
+    W = state(student, "SAE")["W_dec"]
     assert torch.allclose(W.norm(dim=-1), torch.ones(48), atol=1e-5), (
         "decoder not normalised: every row of W_dec must have unit norm after normalize_decoder")
     assert torch.allclose(W, directions, atol=1e-5), "normalize_decoder must keep each row's direction"
@@ -161,17 +169,26 @@ def test_schedules(sub, ref):
 # 4. Training
 # --------------------------------------------------------------------------------------------------
 
+def train_in_submission(sub, ref, x: torch.Tensor, cfg) -> torch.nn.Module:
+    """Train the student's SAE with the student's loop on ``x`` (seeded); return its parameters
+    in a reference ``SAE`` here, for the judge to measure."""
+    seed(sub, 0)
+    sae = sub.SAE(x.shape[1], cfg.d_sae)
+    sub.train_sae(sae, x, sub.TrainConfig(**dataclasses.asdict(cfg)), progress=False)
+    return loaded(ref.SAE(x.shape[1], cfg.d_sae), state(sae, "SAE"), "SAE")
+
+
 @graded(points=3, timeout=180)
 def test_training_recovers_synthetic_features(sub, ref):
     x, directions = ref.synthetic_sparse_data(100_000)
-    torch.manual_seed(0)
-    sae = sub.SAE(64, ref.SYNTHETIC.d_sae)
-    history = sub.train_sae(sae, x, ref.SYNTHETIC, progress=False)
+    sae = train_in_submission(sub, ref, x, ref.SYNTHETIC)
     recovered = ref.recovered_fraction(sae.W_dec.detach(), directions, tol.SYNTHETIC_COSINE)
     norms = sae.W_dec.detach().norm(dim=-1)
+    with torch.no_grad():
+        l0 = ref.l0_norm(sae.encode(x[:10_000]))
     assert recovered >= tol.SYNTHETIC_RECOVERED, (
         f"your loop recovers {recovered:.0%} of 256 known directions (cosine > {tol.SYNTHETIC_COSINE}); the reference "
-        f"recovers > 99%. Final L0 {history['l0'][-1]:.1f} (true 4), decoder row norms {norms.min():.2f}-{norms.max():.2f}: "
+        f"recovers > 99%. Final L0 {l0:.1f} (true 4), decoder row norms {norms.min():.2f}-{norms.max():.2f}: "
         "check the schedules, the decoder constraint (remove_parallel_gradient before the step, normalize_decoder after) "
         "and optimizer.zero_grad()")
     assert (norms - 1).abs().max() < 1e-3, (
@@ -179,22 +196,33 @@ def test_training_recovers_synthetic_features(sub, ref):
         "(call remove_parallel_gradient before optimizer.step() and normalize_decoder after it)")
 
 
-@graded(points=2, visible=False, timeout=600)
-def test_training_on_real_activations_matches_reference(sub, ref):
+def _real_activations(ref):
     from saecourse.activations import cached_activations
 
-    store = cached_activations(None, None, "train", n_tokens=tol.REAL_TOKENS, progress=False)
-    x = store.acts
-    cfg = ref.TrainConfig(d_sae=2 * x.shape[1], l1_coeff=20.0, epochs=3, batch_size=512)
-    metrics = {}
-    for name, module in (("yours", sub), ("reference", ref)):
-        torch.manual_seed(0)
-        sae = module.SAE(x.shape[1], cfg.d_sae)
-        module.train_sae(sae, x, cfg, progress=False)
-        with torch.no_grad():
-            x_hat, z = sae(x)
-        metrics[name] = (ref.l0_norm(z), ref.explained_variance(x, x_hat))
-    (l0, ev), (l0_ref, ev_ref) = metrics["yours"], metrics["reference"]
+    x = cached_activations(None, None, "train", n_tokens=tol.REAL_TOKENS, progress=False).acts
+    return x, ref.TrainConfig(d_sae=2 * x.shape[1], l1_coeff=20.0, epochs=3, batch_size=512)
+
+
+def _real_metrics(ref, sae, x: torch.Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        x_hat, z = sae(x)
+    return ref.l0_norm(z), ref.explained_variance(x, x_hat)
+
+
+@answer
+def reference_real_metrics(ref) -> tuple[float, float]:
+    """L0 and explained variance of the reference SAE trained on the real activations."""
+    x, cfg = _real_activations(ref)
+    torch.manual_seed(0)
+    sae = ref.SAE(x.shape[1], cfg.d_sae)
+    ref.train_sae(sae, x, cfg, progress=False)
+    return _real_metrics(ref, sae, x)
+
+
+@graded(points=2, visible=False, timeout=600)
+def test_training_on_real_activations_matches_reference(sub, ref):
+    x, cfg = _real_activations(ref)
+    (l0, ev), (l0_ref, ev_ref) = _real_metrics(ref, train_in_submission(sub, ref, x, cfg), x), reference_real_metrics()
     assert abs(l0 - l0_ref) <= tol.REAL_L0_RTOL * l0_ref and ev >= ev_ref - tol.REAL_EV_DROP, (
         f"on {len(x)} real activations your SAE reaches L0 {l0:.1f}, EV {ev:.3f}; the reference, trained the same "
         f"way, L0 {l0_ref:.1f}, EV {ev_ref:.3f}")
@@ -233,8 +261,8 @@ def test_feature_density(sub, ref):
     expected = torch.tensor([0.0, 1.0, 0.25, 0.25])
     assert close(density, expected), diagnose(density, expected, "feature_density", {
         "density is how often a latent fires (z > 0), not its mean activation": z.mean(0)})
-    counts = sub.dead_and_dense(expected, 0.25)
-    assert tuple(counts) == (1, 1), f"dead_and_dense([0, 1, .25, .25], 0.25) should be (1, 1): dense means density > threshold; got {counts}"
+    counts = tuple(number(c, "dead_and_dense") for c in sub.dead_and_dense(expected, 0.25))
+    assert counts == (1, 1), f"dead_and_dense([0, 1, .25, .25], 0.25) should be (1, 1): dense means density > threshold; got {counts}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,15 +274,17 @@ def test_ce_loss_recovered(sub, ref):
     from saecourse.models import tiny_gpt2
 
     model, _ = tiny_gpt2(seed=0, n_layer=3, n_embd=64)
+    student_model, _ = box_module(sub, "saecourse.models").tiny_gpt2(seed=0, n_layer=3, n_embd=64)
+    standins = box_module(sub, "gradebox.standins")
     torch.manual_seed(6)
-    sae = ref.SAE(64, 128)  # random: a poor reconstruction, so all three losses differ
+    A, b = torch.eye(64) + 0.5 * torch.randn(64, 64), 0.1 * torch.randn(64)  # a poor reconstruction
     tokens = torch.randint(0, 50257, (4, 24))
     clean_logits = model(input_ids=tokens).logits
-    expected = ref.ce_loss_recovered(model, sae, tokens, 1, 3)
-    actual = sub.ce_loss_recovered(model, sae, tokens, 1, 3)
-    assert torch.allclose(model(input_ids=tokens).logits, clean_logits), (
+    expected = ref.ce_loss_recovered(model, Reconstruction(A, b), tokens, 1, 3)
+    actual = sub.ce_loss_recovered(student_model, standins.Reconstruction(A, b), tokens, 1, 3)
+    assert torch.allclose(tensor(student_model(input_ids=tokens).logits, "logits"), clean_logits, atol=1e-5), (
         "after ce_loss_recovered the model's output changed: a hook was left registered (remove hooks, also on errors)")
-    assert set(actual) >= set(expected), f"return a dict with keys {sorted(expected)}"
+    assert isinstance(actual, dict) and set(actual) >= set(expected), f"return a dict with keys {sorted(expected)}"
     got = {k: number(actual[k], f"ce_loss_recovered()[{k!r}]") for k in expected}
     for key in ("clean", "sae", "zero_ablated"):
         assert abs(got[key] - expected[key]) < 1e-4, (
@@ -264,23 +294,12 @@ def test_ce_loss_recovered(sub, ref):
     hint = " (that is the fraction lost, not recovered)" if abs(got["recovered"] - inverted) < 1e-4 else ""
     assert abs(got["recovered"] - expected["recovered"]) < 1e-3, (
         f"recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean) = {expected['recovered']:.4f}, got {got['recovered']:.4f}{hint}")
-    lossless = {k: number(v, f"ce_loss_recovered()[{k!r}]") for k, v in sub.ce_loss_recovered(model, _Lossless(), tokens, 1, 3).items()}
+    perfect = standins.Reconstruction(torch.eye(64), torch.zeros(64))
+    lossless = {k: number(v, f"ce_loss_recovered()[{k!r}]")
+                for k, v in sub.ce_loss_recovered(student_model, perfect, tokens, 1, 3).items()}
     assert abs(lossless["sae"] - lossless["clean"]) < 1e-5 and abs(lossless["recovered"] - 1) < 1e-4, (
         f"with an SAE that reconstructs perfectly, CE_sae must equal CE_clean and recovered must be 1; got "
         f"CE_sae {lossless['sae']:.5f}, CE_clean {lossless['clean']:.5f}, recovered {lossless['recovered']:.4f}")
-
-
-class _Lossless(nn.Module):
-    """A stand-in SAE with a perfect reconstruction (x_hat = x), whichever way it is called."""
-
-    def encode(self, x: Tensor) -> Tensor:
-        return x.clone()
-
-    def decode(self, z: Tensor) -> Tensor:
-        return z.clone()
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return x.clone(), x.clone()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,21 +309,21 @@ class _Lossless(nn.Module):
 @graded(points=2)
 def test_save_load_saelens_format(sub, ref):
     student, reference = _paired_saes(sub, ref)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "sae"
-        sub.save_sae(student, folder, {"model_name": "test", "hook_layer": 3})
-        assert (folder / "cfg.json").is_file() and (folder / "sae_weights.safetensors").is_file(), (
-            "save_sae must write cfg.json and sae_weights.safetensors into the folder")
-        cfg = json.loads((folder / "cfg.json").read_text())
-        weights = load_file(folder / "sae_weights.safetensors")
-        for key, value in {"architecture": "standard", "d_in": 16, "d_sae": 48, "apply_b_dec_to_input": True}.items():
-            assert cfg.get(key) == value, f"cfg.json: {key} should be {value!r}, got {cfg.get(key)!r}"
-        assert cfg.get("metadata", {}).get("hook_layer") == 3, "cfg.json must carry the metadata dict under 'metadata'"
-        shapes = {"W_enc": (16, 48), "W_dec": (48, 16), "b_enc": (48,), "b_dec": (16,)}
-        for name, shape in shapes.items():
-            assert name in weights, f"sae_weights.safetensors needs a tensor named {name}"
-            assert tuple(weights[name].shape) == shape, f"{name} should be saved with shape {shape} (SAELens layout), got {tuple(weights[name].shape)}"
-            assert torch.equal(weights[name], getattr(reference, name).detach()), f"{name} was saved with different values"
-        loaded = sub.load_sae(folder)
-        x = torch.randn(4, 16)
-        assert close(loaded(x)[0].detach(), reference(x)[0].detach()), "load_sae(save_sae(sae)) must reproduce the SAE"
+    folder = scratch(sub) / "saved_sae"  # the submission writes there; the judge reads the files
+    sub.save_sae(student, folder, {"model_name": "test", "hook_layer": 3})
+    assert (folder / "cfg.json").is_file() and (folder / "sae_weights.safetensors").is_file(), (
+        "save_sae must write cfg.json and sae_weights.safetensors into the folder")
+    cfg = json.loads(submitted_file(sub, folder / "cfg.json").read_text())
+    assert isinstance(cfg, dict), "cfg.json must hold a JSON object"
+    weights = load_file(submitted_file(sub, folder / "sae_weights.safetensors"))
+    for key, value in {"architecture": "standard", "d_in": 16, "d_sae": 48, "apply_b_dec_to_input": True}.items():
+        assert cfg.get(key) == value, f"cfg.json: {key} should be {value!r}, got {cfg.get(key)!r}"
+    assert cfg.get("metadata", {}).get("hook_layer") == 3, "cfg.json must carry the metadata dict under 'metadata'"
+    shapes = {"W_enc": (16, 48), "W_dec": (48, 16), "b_enc": (48,), "b_dec": (16,)}
+    for name, shape in shapes.items():
+        assert name in weights, f"sae_weights.safetensors needs a tensor named {name}"
+        assert tuple(weights[name].shape) == shape, f"{name} should be saved with shape {shape} (SAELens layout), got {tuple(weights[name].shape)}"
+        assert torch.equal(weights[name], getattr(reference, name).detach()), f"{name} was saved with different values"
+    x = torch.randn(4, 16)
+    x_hat = tensor(sub.load_sae(folder)(x)[0], "load_sae(folder)(x)")
+    assert close(x_hat, reference(x)[0].detach()), "load_sae(save_sae(sae)) must reproduce the SAE"

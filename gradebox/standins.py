@@ -1,0 +1,48 @@
+"""Inputs that graded tests build inside the submission's process: stand-in models with fixed,
+arbitrary behaviour (none of them is an exercise's answer), and access to gradients, which do
+not travel with a ``state_dict``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Reconstruction(nn.Module):
+    """A stand-in SAE: ``forward(x) = (x @ A + b, relu(x))``; ``A = I, b = 0`` reconstructs perfectly.
+
+    A: [d, d], b: [d]."""
+
+    def __init__(self, A: Tensor, b: Tensor):
+        super().__init__()
+        self.A, self.b = nn.Parameter(A.clone()), nn.Parameter(b.clone())
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x @ self.A + self.b, torch.relu(x)
+
+
+class InstanceMap(nn.Module):
+    """A stand-in toy model: ``forward(x) = sigmoid(x @ M + c)`` per instance, with a ``W`` of the
+    toy model's shape so that code reading ``model.W.shape`` works.
+
+    M: [inst, feat, feat], c: [inst, feat]; W: [inst, hidden, feat]."""
+
+    def __init__(self, M: Tensor, c: Tensor, n_hidden: int):
+        super().__init__()
+        self.M, self.c = nn.Parameter(M.clone()), nn.Parameter(c.clone())
+        self.W = nn.Parameter(torch.zeros(M.shape[0], n_hidden, M.shape[1]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(torch.einsum("bif,ifg->big", x, self.M) + self.c)
+
+
+def set_grads(module: nn.Module, grads: dict[str, Tensor]) -> None:
+    """Give the named parameters of ``module`` these ``.grad`` values."""
+    params = dict(module.named_parameters())
+    for name, grad in grads.items():
+        params[name].grad = grad.clone()
+
+
+def grads(module: nn.Module) -> dict[str, Tensor]:
+    """The ``.grad`` of every parameter of ``module`` that has one."""
+    return {name: p.grad for name, p in module.named_parameters() if p.grad is not None}

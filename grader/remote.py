@@ -1,0 +1,302 @@
+"""The judge's view of a submission: a confined process it talks to, and proxies for its objects.
+
+``sub.generate_batch(1000, p)`` in a graded test sends the inputs to the submission's process
+(``gradebox.server``, under bubblewrap), which calls the student's function and sends back the
+result as data: a tensor, a number, a dict. Objects that are not data (a model, a bound method)
+come back as ``Remote`` proxies, on which attribute access and calls are again requests. Nothing
+the submission sends is ever executed here; a proxy has no ``__eq__``, ``__bool__`` or
+``__iter__`` of the submission's, so a test must turn what it gets into data it checks
+(``grader.checks.tensor``, ``number``) before comparing.
+
+A call that raises in the submission raises ``SubmissionError`` here; a call that runs past the
+test's time limit, or kills its process, gets that process killed and restarted (definitions
+re-run) for the next test, so it costs only the test that made the call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gradebox import wire
+from grader import sandbox
+
+LOG_TAIL = 1500  # characters of the submission's output quoted when its process dies
+FILE_SIZE_LIMIT = 256 * 2**20  # bytes any one file the submission writes may reach
+PR_SET_PDEATHSIG = 1  # prctl option: the kernel signals the child when its parent dies
+
+
+class SubmissionError(Exception):
+    """The submission's code raised, timed out, died or broke the connection during a call."""
+
+    def __init__(self, message: str, kind: str = "error", what: str = ""):
+        super().__init__(message)
+        self.kind, self.what = kind, what
+
+
+@dataclass
+class BoxLimits:
+    memory_gb: float = 8.0
+    load_seconds: float = 300.0  # for the notebook's definition cells
+    threads: int = 1
+    confined: bool = True  # False only with --unsafe-no-sandbox
+
+
+class Remote:
+    """A proxy for an object that lives in the submission's process."""
+
+    __slots__ = ("_box", "_id", "_label", "_generation")
+
+    def __init__(self, box: "Connection", id: int, label: str):
+        self._box, self._id, self._label, self._generation = box, id, label, box.generation
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        label = f"{self._label}.{name}" if self._label else name
+        return self._box.request({"op": "get", "obj": self, "name": name}, label)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._box.request({"op": "call", "obj": self, "args": list(args), "kwargs": kwargs}, self._label)
+
+    def __repr__(self) -> str:
+        return f"<submission's {self._label or 'notebook'}>"
+
+
+class Connection:
+    """Requests to a submission over a pair of pipes; ``Box`` adds the process behind them."""
+
+    def __init__(self, fd_in: int, fd_out: int):
+        self.fd_in, self.fd_out = fd_in, fd_out  # replies are read from fd_in, requests written to fd_out
+        self.generation = 1
+        self.deadline: float | None = None  # time.monotonic() by which the current test must finish
+
+    def root(self) -> Remote:
+        """The notebook's namespace: ``root().generate_batch`` is the student's function."""
+        return Remote(self, 0, "")
+
+    def _exchange(self, request: dict, deadline: float | None) -> dict:
+        wire.send(self.fd_out, wire.encode(request))
+        reply = wire.decode(wire.receive(self.fd_in, deadline), lambda h: h)
+        if not isinstance(reply, dict) or not ({"value", "error"} & set(reply)):
+            raise wire.WireError("reply is not a reply")
+        return reply
+
+    def _ready(self, label: str) -> None:
+        """Make sure something is there to answer (``Box`` starts its process here)."""
+
+    def _lost(self, err: BaseException, label: str) -> SubmissionError:
+        return SubmissionError(f"the connection to your notebook broke during {label or 'a call'} ({err})", "died", label)
+
+    def request(self, request: dict, label: str) -> Any:
+        """Send one request; return the submission's answer as data or proxies."""
+        self._ready(label)
+        stale = [v for v in _remotes(request) if v._id and v._generation != self.generation]
+        if stale:
+            raise SubmissionError(f"{stale[0]!r} belonged to your process before it was restarted", "stale", label)
+        try:
+            reply = self._exchange(_with_handles(request), self.deadline)
+        except TimeoutError:
+            self.kill()
+            raise SubmissionError(f"{label or 'your code'} did not finish within the test's time limit and was stopped",
+                                  "timeout", label) from None
+        except (EOFError, wire.WireError, OSError) as err:
+            raise self._lost(err, label) from None
+        if "error" in reply:
+            error = reply["error"]
+            raise SubmissionError(
+                f"{label} raised {error.get('type')}: {error.get('message')}\n{error.get('traceback', '')}".strip(),
+                str(error.get("type")), label)
+        return _proxies(self, reply["value"], label)
+
+    def kill(self) -> None:
+        """Nothing to kill: the other side is the student's own notebook."""
+
+    def end_test(self) -> str | None:
+        """Forget the test's objects on the other side."""
+        self.deadline = None
+        self._exchange({"op": "reset"}, None)
+        return None
+
+
+class Box(Connection):
+    """The submission's confined process: started on demand, restarted after it dies or times out."""
+
+    def __init__(self, cells: list[str], limits: BoxLimits = BoxLimits()):
+        super().__init__(-1, -1)
+        self.cells, self.limits = cells, limits
+        self.generation = 0
+        self.scratch = Path(tempfile.mkdtemp(prefix="submission_"))
+        self.log_path = Path(tempfile.mkstemp(prefix="submission_log_")[1])
+        self.proc: subprocess.Popen | None = None
+        self.load_errors: list[str] = []
+        self.broken: str | None = None  # set when the definitions themselves cannot run
+
+    def _command(self) -> list[str]:
+        server = [sys.executable, "-m", "gradebox.server"]
+        return (sandbox.bwrap_argv(self.scratch) if self.limits.confined else []) + server
+
+    def _environment(self) -> dict[str, str]:
+        from saecourse.utils import cache_dir
+
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.scratch), "TMPDIR": str(self.scratch),
+            "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(self.scratch / ".matplotlib"),
+            "SAECOURSE_THREADS": str(self.limits.threads), "OMP_NUM_THREADS": str(self.limits.threads),
+            "SAECOURSE_CACHE": str(cache_dir()), "SAECOURSE_OUT": str(self.scratch / "outputs"),
+            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+            "TQDM_DISABLE": "1",
+        }
+        return env | {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+
+    def _limit(self) -> None:
+        """In the child before exec: resource limits, and die when the judge dies."""
+        memory = int(self.limits.memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def start(self) -> None:
+        """Start the process and run the notebook's definition cells in it."""
+        self.generation += 1
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                         cwd=self.scratch, env=self._environment(), start_new_session=True,
+                                         preexec_fn=self._limit)
+        self.fd_in, self.fd_out = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+        deadline = time.monotonic() + self.limits.load_seconds
+        try:
+            self.load_errors = self._exchange({"op": "load", "cells": self.cells}, deadline)["value"]
+        except TimeoutError:
+            self.broken = f"your notebook's definition cells took longer than {self.limits.load_seconds:.0f} s to run"
+        except (EOFError, wire.WireError, OSError) as err:
+            self.broken = f"your notebook's definition cells ended the grading process ({self._death(err)})"
+        if self.broken:
+            self.kill()
+
+    def _ready(self, label: str) -> None:
+        if self.proc is None and not self.broken:
+            self.start()
+        if self.broken:
+            raise SubmissionError(self.broken, "broken", label)
+
+    def _lost(self, err: BaseException, label: str) -> SubmissionError:
+        reason = self._death(err)
+        self.kill()
+        return SubmissionError(f"the process running your code died during {label or 'a call'} ({reason})", "died", label)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                stream.close()
+            self.proc = None
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+
+    def _death(self, err: BaseException) -> str:
+        code = None
+        if self.proc is not None:
+            try:
+                code = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else str(err)
+        tail = self.log_path.read_text(errors="replace")[-LOG_TAIL:].strip()
+        return how + (f"; last output:\n{tail}" if tail else "")
+
+    def end_test(self) -> str | None:
+        """Forget the test's objects and kill processes the submission left behind; say if any."""
+        self.deadline = None
+        if self.proc is None:
+            return None
+        strays = _descendants(self.proc.pid, skip_first_child=self.limits.confined)
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self._exchange({"op": "reset"}, time.monotonic() + 30)
+        except (TimeoutError, EOFError, wire.WireError, OSError):
+            self.kill()
+        if strays:
+            return f"your code left {len(strays)} process(es) running after the call returned; they were killed"
+        return None
+
+
+def _remotes(value: Any) -> list[Remote]:
+    if isinstance(value, Remote):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in _remotes(v)]
+    if isinstance(value, dict):
+        return [r for k, v in value.items() for r in _remotes(k) + _remotes(v)]
+    return []
+
+
+def _with_handles(value: Any) -> Any:
+    """``value`` with every proxy replaced by the handle it stands for."""
+    if isinstance(value, Remote):
+        return wire.Handle(value._id)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_with_handles(v) for v in value)
+    if isinstance(value, dict):
+        return {_with_handles(k): _with_handles(v) for k, v in value.items()}
+    return value
+
+
+def _proxies(box: Connection, value: Any, label: str) -> Any:
+    """``value`` with every handle the submission sent replaced by a proxy."""
+    if isinstance(value, wire.Handle):
+        return Remote(box, value.id, label)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_proxies(box, v, label) for v in value)
+    if isinstance(value, dict):
+        return {k: _proxies(box, v, label) for k, v in value.items()}
+    return value
+
+
+def _descendants(pid: int, skip_first_child: bool) -> list[int]:
+    """Live processes below ``pid`` (zombies excluded); with ``skip_first_child``, below its
+    only child (bwrap's child is the submission's server, pid 1 of the sandbox)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    roots = children.get(pid, [])
+    if skip_first_child:
+        roots = [c for r in roots for c in children.get(r, [])]
+    found, stack = [], list(roots)
+    while stack:
+        p = stack.pop()
+        found.append(p)
+        stack.extend(children.get(p, []))
+    return found
+

