@@ -9,6 +9,13 @@
    measured in a fresh subprocess. Target: the exercise's loop needs >= 1.5x as much.
 3. Toy models: 24 instances trained as one batched model against the same 24 trained one after
    another. Target: >= 3x (measured about 4x on two cores).
+4. Grading one submission (the reference, Parts 1-2), answer key cached: against the same plus the
+   reference work every submission repeated before the answer key existed. Target: >= 1.2x.
+5. Confinement: the same grading with bubblewrap against ``--unsafe-no-sandbox``. Target: the
+   confined run takes at most 1.1x as long (the issue's bound: at most 1 s more per part).
+
+``--grade-all N`` also times ``grade-all`` on N copies of the reference with 1 and 2 workers
+(slow: about N x 2.5 minutes of CPU).
 
 Prints a table and exits non-zero if a target is missed.
 """
@@ -116,18 +123,68 @@ def bench_toy_batching(steps: int = 500) -> tuple[float, float]:
     return one_by_one, batched
 
 
+def reference_work_seconds() -> float:
+    """What computing every answer-key entry costs: the reference runs each submission paid for
+    before the key was cached."""
+    from grader import answers
+    from grader.framework import parts, tests_module
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    for part in parts():
+        tests_module(part)
+        ref = reference(part)
+        for fn in answers._ANSWERS.get(part, {}).values():
+            fn(ref)
+    return time.perf_counter() - start
+
+
+def grading_seconds(confined: bool) -> float:
+    from grader.framework import REPO
+    from grader.run import Limits, grade_submission
+
+    start = time.perf_counter()
+    results = grade_submission(REPO / "solutions", limits=Limits(confined=confined))
+    assert all(r.score == r.max_score for r in results), "the reference lost points"
+    return time.perf_counter() - start
+
+
+def grade_all_seconds(n: int, jobs: int) -> float:
+    import shutil
+    import tempfile
+
+    from grader.framework import REPO
+    from grader.gradebook import main as gradebook
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            shutil.copytree(REPO / "solutions", f"{tmp}/submissions/s{i:03d}")
+        start = time.perf_counter()
+        assert gradebook([f"{tmp}/submissions", "--out", f"{tmp}/grades", "--jobs", str(jobs)]) == 0
+        return time.perf_counter() - start
+
+
 def main() -> int:
     torch.set_num_threads(2)
     full, stopped = bench_collection()
     exercise_mib, ours_mib = peak_memory_mib("exercise"), peak_memory_mib("ours")
     torch.set_num_threads(1)
     one_by_one, batched = bench_toy_batching()
+    reference_work = reference_work_seconds()
+    confined, unconfined = grading_seconds(True), grading_seconds(False)
     rows = [
         ("activation collection (tokens/s)", f"full forward {full:.0f}", f"stopped at middle block {stopped:.0f}", stopped / full, 1.5),
         (f"activation memory, {MEMORY_CONTEXTS * 128 // 1000}k tokens (MiB)", f"exercise's loop {exercise_mib:.0f}",
          f"collect_activations {ours_mib:.0f}", exercise_mib / ours_mib, 1.5),
         ("toy models, 24 instances (s)", f"one by one {one_by_one:.1f}", f"batched {batched:.1f}", one_by_one / batched, 3.0),
+        ("grading Parts 1-2, one submission (s)", f"re-running reference {confined + reference_work:.0f}",
+         f"answer key cached {confined:.0f}", (confined + reference_work) / confined, 1.2),
+        ("confinement (s)", f"bubblewrap {confined:.0f}", f"unconfined {unconfined:.0f}", 1.1 * unconfined / confined, 1.0),
     ]
+    if "--grade-all" in sys.argv:
+        n = int(sys.argv[sys.argv.index("--grade-all") + 1])
+        one, two = grade_all_seconds(n, 1), grade_all_seconds(n, 2)
+        rows.append((f"grade-all, {n} submissions (s)", f"1 worker {one:.0f}", f"2 workers {two:.0f}", one / two, 1.3))
     failed = False
     for name, baseline, ours, ratio, target in rows:
         ok = ratio >= target

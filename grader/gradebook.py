@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import answers, sandbox
+from grader import sandbox
 from grader.framework import parts
 from grader.run import Limits, PartResult, grade_submission, gradescope_json, provenance
 
@@ -49,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     if limits.confined and (reason := sandbox.unavailable_reason()):
         print(f"error: refusing to grade without confinement: {reason}", file=sys.stderr)
         return 2
-    for part in parts():
-        answers.build(part)  # once, before the workers start
     folders = sorted(p for p in args.submissions.iterdir() if p.is_dir())
     rows: dict[str, list[PartResult]] = {}
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

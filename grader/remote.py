@@ -122,12 +122,6 @@ class Connection:
     def kill(self) -> None:
         """Nothing to kill: the other side is the student's own notebook."""
 
-    def end_test(self) -> str | None:
-        """Forget the test's objects on the other side."""
-        self.deadline = None
-        self._exchange({"op": "reset"}, None)
-        return None
-
 
 class Box(Connection):
     """The submission's confined process: started on demand, restarted after it dies or times out."""

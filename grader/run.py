@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Limits:
     test_seconds: float | None = None  # caps every test's own limit (for quick regrades and the hostile tests)
     load_seconds: float = float(os.environ.get("GRADER_LOAD_TIMEOUT", 300))  # the notebook's definition cells
     confined: bool = True  # False only with --unsafe-no-sandbox, and the results say so
+    part_jobs: int = int(os.environ.get("GRADER_PART_JOBS", 2))  # parts of one submission graded side by side
 
 
 class SandboxUnavailable(RuntimeError):
@@ -149,8 +151,13 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def grade_submission(folder: Path, only_parts: list[str] | None = None, limits: Limits = Limits(),
                      keyword: str | None = None) -> list[PartResult]:
-    """Grade every part (or ``only_parts``) of the submission in ``folder``."""
-    return [grade_part(p, find_submission_file(folder, p), limits, keyword) for p in (only_parts or parts())]
+    """Grade every part (or ``only_parts``) of the submission in ``folder``, ``limits.part_jobs``
+    parts at a time (each is one thread of the judge and one of the submission's process)."""
+    selected = only_parts or parts()
+    for part in selected:
+        answers.build(part)  # one after the other: each answer is computed from a seeded random stream
+    with ThreadPoolExecutor(max_workers=max(1, limits.part_jobs)) as pool:
+        return list(pool.map(lambda p: grade_part(p, find_submission_file(folder, p), limits, keyword), selected))
 
 
 def provenance(limits: Limits) -> dict[str, str]:

@@ -41,8 +41,9 @@ SAE_COSINE = 0.9         # a true feature is recovered if some decoder row has c
 SAE_MIN_RECOVERED = 4    # of 5 features, on the lowest-loss SAE instance
 
 # --- the original exercise's model ------------------------------------------------------------
-# Trained at p = 0.05 (best of 8, 3000 steps) it reaches 5.4-5.6x the real toy model's loss over 4
-# seeds (measured); a factor 2 separates them with a wide margin on both sides.
+# Trained at p = 0.05 (best of 8, 3000 steps at lr 1e-3) it reaches 5.4-5.6x the real toy model's
+# loss over 4 seeds, 5.7-5.8x at the grader's 1500 steps at lr 3e-3 (measured); a factor 2 separates
+# them with a wide margin on both sides.
 SEED_MODEL_LOSS_RATIO = 2.0
 
 # --- Part 2: SAE training ---------------------------------------------------------------------

@@ -25,7 +25,8 @@ def test_gradebook_for_three_submissions(tmp_path):
                          capture_output=True, text=True, cwd=REPO, timeout=600)
     assert run.returncode == 0, run.stderr
     rows = {row["submission"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
-    assert list(rows["alice"]) == ["submission", *parts(), "total", "max_total"]
+    assert list(rows["alice"]) == ["submission", *parts(), "total", "max_total", "grader_version", "course_hash", "sandbox"]
+    assert {row["sandbox"] for row in rows.values()} == {"bubblewrap"}
     assert [float(rows[name]["total"]) for name in ("alice", "bob", "carol", "dave")] == [5, 0, 3, 0]
     assert float(rows["alice"]["max_total"]) == 5
     for name in rows:

@@ -1,4 +1,5 @@
-"""The reference reaches Part 1's physical facts on every seed group, not just the one the grader uses.
+"""The reference reaches Part 1's physical facts on every seed group, not just the one the grader uses,
+with the graders' training budgets (``REGIME_TRAINING``, ``TOY_SAE_TRAINING``).
 
 `make check` runs 2 seed groups; `make robustness` runs 20 (ROBUSTNESS_SEEDS=20) and prints the
 geometry each group reached. Each seed group is 8 instances per regime, judged on the best one, by
@@ -24,7 +25,7 @@ def test_reference_geometry_on_every_seed_group():
     p, importance = p.repeat(SEED_GROUPS, 1), importance.repeat(SEED_GROUPS, 1)  # [group * regime * 8, 5]
     torch.manual_seed(2024)
     model = ref.ToyModel(len(p), 5, 2)
-    history = ref.train_toy_model(model, p, importance, progress=False)
+    history = ref.train_toy_model(model, p, importance, progress=False, **graders.REGIME_TRAINING)
     best = ref.best_instances(history[-100:].mean(0), 8).view(SEED_GROUPS, len(graders.JUDGES))
     W = model.W.detach()
     problems = []
@@ -41,7 +42,7 @@ def test_reference_toy_sae_on_every_seed_group():
     torch.manual_seed(2024)
     n = 8 * SEED_GROUPS
     target, sae, p = ref.pentagon_model(n), ref.ToySAE(n, 2, 5), torch.full((n, 5), 0.02)
-    final = ref.train_toy_sae(sae, target, p, progress=False)[-100:].mean(0)
+    final = ref.train_toy_sae(sae, target, p, progress=False, **graders.TOY_SAE_TRAINING)[-100:].mean(0)
     fired = graders.fired_latents(ref, sae, target, p)
     recovered = ref.recovered_features(sae.W_dec.detach(), target.W)
     problems = []

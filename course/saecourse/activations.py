@@ -13,6 +13,8 @@ explained variance. ``drop_first_positions`` leaves out the first positions of e
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import math
 import re
@@ -23,10 +25,12 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import corpus, models
 from .utils import save_tensors_atomic
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DROP_FIRST_POSITIONS = 4  # default for cached_activations: the massive-activation positions and a margin
 

@@ -16,6 +16,8 @@ are shown from the source text rather than by re-tokenising strings.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import configparser
 import hashlib
 import importlib.util
@@ -26,9 +28,11 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from transformers import PreTrainedTokenizerBase
 
 from .utils import cache_dir, save_tensors_atomic
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SOURCES = ("shakespeare", "bible", "pydoc")
 MIN_CHARS = 200  # documents shorter than this are dropped

