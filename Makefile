@@ -24,7 +24,7 @@ build: setup  ## regenerate solutions/ and student/ from course/
 	$(PY) -m grader.build
 
 check: setup  ## the whole test suite: gates, graders, wrong answers, hostile submissions
-	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15
+	$(PY) -m pytest tests -q -p no:cacheprovider -n 2 --dist worksteal --durations=15
 
 grade: setup  ## grade one submission folder: make grade SUBMISSION=student
 	$(PY) -m grader $(SUBMISSION) --json grades/$(notdir $(abspath $(SUBMISSION)))/results.json

@@ -22,7 +22,7 @@ TRAIN_LOSS_RTOL = 0.10
 # never trusts the loss history a submission reports; the history must still agree with the
 # measured loss of the trained model (the last 100 logged steps are noisier than the measurement).
 EVAL_SAMPLES = 20_000
-HISTORY_RTOL = 0.25
+HISTORY_RTOL = 0.10  # measured: the last 100 logged steps are 0.3-1.6% above the measured loss
 
 # --- toy-model geometry (Elhage et al. 2022), judged on the lowest-loss instance of 8 -------------
 PENTAGON_D = 0.40        # 2 dimensions shared by 5 features
@@ -49,6 +49,7 @@ SEED_MODEL_LOSS_RATIO = 2.0
 # --- Part 2: SAE training ---------------------------------------------------------------------
 SYNTHETIC_COSINE = 0.9      # a known direction counts as recovered above this cosine
 SYNTHETIC_RECOVERED = 0.9   # fraction of the 256 known directions; the reference recovers 99-100% (4 seeds)
+SYNTHETIC_SAMPLES = 50_000  # the reference recovers 100% on 4 seeds from 50k samples (as from 100k), in half the time
 REAL_TOKENS = 20_000        # cached SmolLM2 layer-15 activations the real-data grader trains on
 REAL_L0_RTOL = 0.25         # the student's L0 within 25% of the reference's, trained the same way
 REAL_EV_DROP = 0.05         # and explained variance at most 0.05 below it

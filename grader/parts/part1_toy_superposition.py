@@ -154,7 +154,8 @@ def measured_loss(ref, model: torch.nn.Module, p: torch.Tensor, importance: torc
         return ref.importance_weighted_loss(model(x), x, importance)
 
 
-TRAINING = dict(p=torch.tensor([[0.05] * 5] * 8 + [[0.3] * 5] * 8), importance=torch.ones(16, 5), steps=2000)
+# 1000 steps: the measured loss spreads 0.25% across seeds (4 measured), far inside TRAIN_LOSS_RTOL.
+TRAINING = dict(p=torch.tensor([[0.05] * 5] * 8 + [[0.3] * 5] * 8), importance=torch.ones(16, 5), steps=1000)
 
 
 def _initial_toy_model(ref) -> torch.nn.Module:
@@ -164,7 +165,7 @@ def _initial_toy_model(ref) -> torch.nn.Module:
 
 @answer
 def reference_training_loss(ref) -> float:
-    """The reference loop's model after 2000 steps, its loss measured like the student's."""
+    """The reference loop's model after TRAINING["steps"] steps, its loss measured like the student's."""
     model = _initial_toy_model(ref)
     torch.manual_seed(0)
     ref.train_toy_model(model, TRAINING["p"], TRAINING["importance"], steps=TRAINING["steps"], progress=False)

@@ -180,7 +180,7 @@ def train_in_submission(sub, ref, x: torch.Tensor, cfg) -> torch.nn.Module:
 
 @graded(points=3, timeout=180)
 def test_training_recovers_synthetic_features(sub, ref):
-    x, directions = ref.synthetic_sparse_data(100_000)
+    x, directions = ref.synthetic_sparse_data(tol.SYNTHETIC_SAMPLES)
     sae = train_in_submission(sub, ref, x, ref.SYNTHETIC)
     recovered = ref.recovered_fraction(sae.W_dec.detach(), directions, tol.SYNTHETIC_COSINE)
     norms = sae.W_dec.detach().norm(dim=-1)
