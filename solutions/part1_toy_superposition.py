@@ -332,7 +332,7 @@ for name, i in zip(REGIMES, best_instances(final_loss, 8).tolist()):
 
 # %% [markdown]
 # The grader trains *your* model with *your* loop in these three regimes (2000 steps at `lr=3e-3`,
-# which reaches the same shapes as the demo's 5000 steps at `1e-3` on 20 of 20 seed groups),
+# batch 256, which reaches the same shapes as the demo's 5000 steps on 20 of 20 seed groups),
 # measures each instance's loss itself to pick the best one, and checks the physical facts: the best
 # sparse instance is a pentagon (every `D` within 0.03 of 0.40, neighbours 72° ± 5° apart), the best
 # medium instance is two antipodal pairs (four features at `D ≈ 0.5`), and the best dense instance

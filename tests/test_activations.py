@@ -113,8 +113,9 @@ def test_cached_activations_collects_once(tiny, tmp_path, monkeypatch):
     assert store.context_pos.min() == activations.DROP_FIRST_POSITIONS
 
     def no_collecting(*args, **kwargs):
-        raise AssertionError("the second call should read the cache")
+        raise AssertionError("the second call should read the cache, without loading the model")
 
     monkeypatch.setattr(activations, "collect_activations", no_collecting)
+    monkeypatch.setattr(activations.models, "load_model", no_collecting)
     again = activations.cached_activations(str(folder), split="val", n_tokens=300, ctx_len=32)
     assert torch.equal(again.acts, store.acts) and again.metadata == store.metadata

@@ -161,7 +161,8 @@ def cached_activations(
     batch_size: int = 16,
     progress: bool = True,
 ) -> ActivationStore:
-    """Activations of ``split`` at ``layer``, collected once and then read from the cache.
+    """Activations of ``split`` at ``layer``, collected once and then read from the cache (a cache
+    hit loads no model).
 
     model_name: see ``models.load_model`` (default: the embedded SmolLM2).
     layer: block index; default the middle block, ``n_layers // 2`` (15 of SmolLM2's 30).
@@ -171,8 +172,7 @@ def cached_activations(
     (about 700 tokens/s; about 1200 with two threads).
     """
     name = models.resolve_model_name(model_name)
-    model, tokenizer = models.load_model(name)
-    layer = models.n_layers(model) // 2 if layer is None else layer
+    layer = models.default_layer(name) if layer is None else layer
     docs = corpus.get_split(split)
     key = "_".join([
         re.sub(r"[^A-Za-z0-9.-]+", "-", name).strip("-"),
@@ -183,6 +183,7 @@ def cached_activations(
     if path.exists():
         return ActivationStore.load(path)
 
+    model, tokenizer = models.load_model(name)
     contexts = corpus.make_contexts(docs, tokenizer, ctx_len)
     store = collect_activations(model, tokenizer, contexts, layer, batch_size=batch_size,
                                 max_tokens=n_tokens, drop_first_positions=drop_first_positions,

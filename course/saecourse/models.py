@@ -59,7 +59,7 @@ def load_model(name: str | None = None) -> tuple[PreTrainedModel, PreTrainedToke
     (``requires_grad`` False everywhere). See the module docstring for the names accepted.
     """
     name = resolve_model_name(name)
-    folder = smollm2_folder() if name == DEFAULT_MODEL else name
+    folder = model_folder(name)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -72,6 +72,18 @@ def load_model(name: str | None = None) -> tuple[PreTrainedModel, PreTrainedToke
             f"or unset SAECOURSE_MODEL (or set it to {DEFAULT_MODEL!r})."
         ) from err
     return _frozen(model), tokenizer
+
+
+def model_folder(name: str) -> str | Path:
+    """Where ``from_pretrained`` finds ``name``: the fp32 export for the default, else ``name`` itself."""
+    return smollm2_folder() if name == DEFAULT_MODEL else name
+
+
+def default_layer(name: str | None = None) -> int:
+    """The middle block, ``n_layers // 2``, read from the model's config without loading its weights."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model_folder(resolve_model_name(name))).num_hidden_layers // 2
 
 
 def _frozen(model: PreTrainedModel) -> PreTrainedModel:
