@@ -11,11 +11,12 @@
    another. Target: >= 3x (measured about 4x on two cores).
 4. Grading one submission (the reference, Parts 1-2), answer key cached: against the same plus the
    reference work every submission repeated before the answer key existed. Target: >= 1.2x.
-5. Confinement: the same grading with bubblewrap against ``--unsafe-no-sandbox``. Target: the
-   confined run takes at most 1.1x as long (the issue's bound: at most 1 s more per part).
+5. Confinement: the same grading with bubblewrap against ``--unsafe-no-sandbox`` (after one
+   unmeasured warm-up run). Target: the confined run takes at most 1.05x as long (the bound is
+   1 s more per part).
 
-``--grade-all N`` also times ``grade-all`` on N copies of the reference with 1 and 2 workers
-(slow: about N x 2.5 minutes of CPU).
+``--grade-all N`` also times ``grade-all`` on N copies of the reference with 1 and 2 workers, and
+compares the seconds per submission with the 18 s that grading 100 submissions in 30 minutes needs.
 
 Prints a table and exits non-zero if a target is missed.
 """
@@ -171,6 +172,7 @@ def main() -> int:
     torch.set_num_threads(1)
     one_by_one, batched = bench_toy_batching()
     reference_work = reference_work_seconds()
+    grading_seconds(True)  # warm-up: the first run pays for cold file caches
     confined, unconfined = grading_seconds(True), grading_seconds(False)
     rows = [
         ("activation collection (tokens/s)", f"full forward {full:.0f}", f"stopped at middle block {stopped:.0f}", stopped / full, 1.5),
@@ -179,12 +181,13 @@ def main() -> int:
         ("toy models, 24 instances (s)", f"one by one {one_by_one:.1f}", f"batched {batched:.1f}", one_by_one / batched, 3.0),
         ("grading Parts 1-2, one submission (s)", f"re-running reference {confined + reference_work:.0f}",
          f"answer key cached {confined:.0f}", (confined + reference_work) / confined, 1.2),
-        ("confinement (s)", f"bubblewrap {confined:.0f}", f"unconfined {unconfined:.0f}", 1.1 * unconfined / confined, 1.0),
+        ("confinement (s)", f"unconfined {unconfined:.1f}", f"bubblewrap {confined:.1f}", 1.05 * unconfined / confined, 1.0),
     ]
     if "--grade-all" in sys.argv:
         n = int(sys.argv[sys.argv.index("--grade-all") + 1])
-        one, two = grade_all_seconds(n, 1), grade_all_seconds(n, 2)
-        rows.append((f"grade-all, {n} submissions (s)", f"1 worker {one:.0f}", f"2 workers {two:.0f}", one / two, 1.3))
+        one, two = grade_all_seconds(n, 1) / n, grade_all_seconds(n, 2) / n
+        rows.append((f"grade-all, {n} submissions (s each)", f"needed for 100 in 30 min {18:.0f}",
+                     f"1 worker {one:.0f}, 2 workers {two:.0f}", 18 / min(one, two), 1.0))
     failed = False
     for name, baseline, ours, ratio, target in rows:
         ok = ratio >= target

@@ -28,8 +28,7 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
         test(sub=connection.root(), ref=reference(part))
         return {"passed": True, "message": "", "points": test.points}
     except SubmissionError as err:
-        message = (f"not implemented yet: {err.what or 'your function'} raises NotImplementedError"
-                   if err.kind == "NotImplementedError" else str(err))
+        message = err.student_message()
     except AssertionError as err:
         message = str(err) or traceback.format_exc(limit=-2)
     except Exception:  # noqa: BLE001 - any other failure of the test is the submission's result too

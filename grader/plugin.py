@@ -114,9 +114,7 @@ def failure_text(excinfo, report) -> str:
     """What a student reads for a failed test: the assertion's message, or what their code did."""
     err = excinfo.value if excinfo is not None else None
     if isinstance(err, SubmissionError):
-        if err.kind == "NotImplementedError":
-            return f"not implemented yet: {err.what or 'your function'} raises NotImplementedError"
-        return str(err)[:OUTPUT_CAP]
+        return err.student_message()[:OUTPUT_CAP]
     if isinstance(err, AssertionError) and str(err):
         return str(err)[:OUTPUT_CAP]
     return report.longreprtext[-OUTPUT_CAP:]

@@ -43,6 +43,12 @@ class SubmissionError(Exception):
         super().__init__(message)
         self.kind, self.what = kind, what
 
+    def student_message(self) -> str:
+        """What the student reads: a plain "not implemented yet" for an untouched stub."""
+        if self.kind == "NotImplementedError":
+            return f"not implemented yet: {self.what or 'your function'} raises NotImplementedError"
+        return str(self)
+
 
 @dataclass
 class BoxLimits:
