@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     while True:
         try:
             request = wire.decode(wire.receive(fd_in))
-        except EOFError:
+        except (EOFError, KeyboardInterrupt):  # the notebook's kernel ended (or was interrupted)
             return 0
         wire.send(fd_out, wire.encode({"op": "verdict", **verdict(connection, part, request["test"])}))
         connection.generation += 1  # proxies of this test are not valid in the next
