@@ -75,10 +75,12 @@ def bwrap_argv(scratch: Path) -> list[str]:
             "--cap-drop", "ALL", "--hostname", "submission"]
     for path in SYSTEM_DIRS:
         argv += _bind(path)
+    # /tmp first: the repository, the venv or the scratch folder may live below it, and a later
+    # mount would hide them.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     for path in readable_paths():
         argv += _bind(path)
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
-             "--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch)]
+    argv += ["--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch)]
     return argv + ["--"]
 
 
