@@ -4,7 +4,7 @@ The submission's process sees a read-only view of exactly what it needs to run: 
 libraries, the Python installation and virtual environment, the helper package ``saecourse``,
 the submission side of grading (``gradebox``) and the model and activation caches. It cannot see
 ``course/``, ``solutions/``, ``grader/``, the answer key or anything else of the repository or
-the home folder, and it can write only to its own scratch folder and a small ``/tmp``. It has no
+the home folder, and it can write only to its own scratch folder (also its ``TMPDIR``). It has no
 network, its own process and IPC namespaces (so ``/proc`` shows none of the judge's processes)
 and no capabilities. The submission's process is pid 1 of its namespace: when it ends, every
 process it started ends too.
@@ -33,7 +33,6 @@ ENABLE_HINT = (
 )
 SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"]
 HELPER_PACKAGES = [REPO / "course" / "saecourse", REPO / "gradebox"]
-TMP_SIZE = 64 * 2**20  # bytes of /tmp (memory-backed) the submission may use
 
 
 def bwrap_binary() -> str | None:
@@ -75,12 +74,13 @@ def bwrap_argv(scratch: Path) -> list[str]:
             "--cap-drop", "ALL", "--hostname", "submission"]
     for path in SYSTEM_DIRS:
         argv += _bind(path)
-    # /tmp first: the repository, the venv or the scratch folder may live below it, and a later
-    # mount would hide them.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
+    # An empty /tmp first: the repository, the venv or the scratch folder may live below it, and a
+    # later mount would hide them. Then everything but the scratch folder is made read-only.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in readable_paths():
         argv += _bind(path)
-    argv += ["--bind", str(scratch), str(scratch), "--remount-ro", "/", "--chdir", str(scratch)]
+    argv += ["--bind", str(scratch), str(scratch), "--remount-ro", "/tmp", "--remount-ro", "/",
+             "--chdir", str(scratch)]
     return argv + ["--"]
 
 
