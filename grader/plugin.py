@@ -134,7 +134,9 @@ def pytest_runtest_makereport(item, call):
         "max_score": fn.points,
         "visibility": "visible" if fn.visible else "after_published",
         "failures": [],
+        "extra_data": {"seconds": 0.0},
     })
+    record["extra_data"]["seconds"] = round(record["extra_data"]["seconds"] + report.duration, 2)
     if report.failed:
         record["failures"].append(failure_text(call.excinfo, report))
     elif report.skipped and report.when != "teardown":

@@ -191,7 +191,9 @@ def table(results: list[PartResult]) -> str:
         for t in r.tests:
             mark = "PASS" if t["status"] == "passed" else "FAIL"
             hidden = "" if t["visibility"] == "visible" else " [hidden]"
-            lines.append(f"  {mark}  {t['score']:g}/{t['max_score']:g}  {t['name']}{hidden}")
+            secs = t.get("extra_data", {}).get("seconds")
+            took = f"  ({secs:.1f} s)" if secs is not None else ""
+            lines.append(f"  {mark}  {t['score']:g}/{t['max_score']:g}  {t['name']}{hidden}{took}")
             if t["status"] != "passed":
                 lines.extend("        " + ln for ln in t["output"].splitlines()[:12])
     total, most = sum(r.score for r in results), sum(r.max_score for r in results)

@@ -12,6 +12,7 @@ import torch
 from gradebox import wire
 from grader import answers
 from grader.framework import REPO
+from grader.loader import read_cells
 from grader.run import Limits, grade_part
 from grader.sandbox import readable_paths
 from tests.conftest import make_submission
@@ -88,3 +89,16 @@ def test_notebook_check_asks_the_judge_and_never_holds_the_answers():
     assert any("test_importance_weighted_loss passed" in line for line in lines), run.stdout
     assert "FAILED test_importance_weighted_loss failed: not implemented yet: importance_weighted_loss raises NotImplementedError" in lines
     assert lines[-1] == "LOADED []", lines[-1]
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for folder in ("course", "solutions", "student")
+                                        for p in (REPO / folder).glob("part*.*")))
+def test_cell_reader_agrees_with_jupytext(path):
+    """The judge reads notebooks without jupytext (2 s less per process); it must read them the same."""
+    import jupytext
+
+    def comparable(cells):
+        return [(c["cell_type"], c["source"], {k: v for k, v in c["metadata"].items() if k != "lines_to_next_cell"})
+                for c in cells]
+
+    assert comparable(read_cells(REPO / path)) == comparable(jupytext.read(REPO / path)["cells"])

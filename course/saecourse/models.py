@@ -17,6 +17,7 @@ rebuilt offline from the files in ``saecourse/assets/gpt2``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import operator
 import os
 import shutil
@@ -80,10 +81,14 @@ def model_folder(name: str) -> str | Path:
 
 
 def default_layer(name: str | None = None) -> int:
-    """The middle block, ``n_layers // 2``, read from the model's config without loading its weights."""
+    """The middle block, ``n_layers // 2``, read from the model's config without loading its weights
+    (a local folder's ``config.json`` directly: importing transformers for it would cost 3 s)."""
+    folder = model_folder(resolve_model_name(name))
+    if isinstance(folder, Path) and (folder / "config.json").is_file():
+        return json.loads((folder / "config.json").read_text())["num_hidden_layers"] // 2
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(model_folder(resolve_model_name(name))).num_hidden_layers // 2
+    return AutoConfig.from_pretrained(folder).num_hidden_layers // 2
 
 
 def _frozen(model: PreTrainedModel) -> PreTrainedModel:

@@ -204,7 +204,9 @@ def _real_activations(ref):
 
 
 def _real_metrics(ref, sae, x: torch.Tensor) -> tuple[float, float]:
+    """L0 and explained variance on the first ``REAL_EVAL_TOKENS`` training activations."""
     with torch.no_grad():
+        x = x[:tol.REAL_EVAL_TOKENS]
         x_hat, z = sae(x)
     return ref.l0_norm(z), ref.explained_variance(x, x_hat)
 
