@@ -25,10 +25,11 @@ from typing import Any, Callable
 import torch
 
 from gradebox import wire
-from grader.framework import REPO, parts, reference, tests_module
+from grader.framework import REPO, has_reference, parts, reference, tests_module
 
 HASHED = ("course", "grader", "gradebox")
 _ANSWERS: dict[str, dict[str, Callable[[Any], Any]]] = {}
+READ: set[tuple[str, str]] = set()  # (part, answer) pairs the tests read: the release ships the visible ones
 
 
 def answer(fn: Callable[[Any], Any]) -> Callable[[], Any]:
@@ -38,6 +39,7 @@ def answer(fn: Callable[[Any], Any]) -> Callable[[], Any]:
 
     @functools.wraps(fn)
     def stored() -> Any:
+        READ.add((part, fn.__name__))
         return answer_key(part)[fn.__name__]
 
     return stored
@@ -62,7 +64,12 @@ def key_path(part: str) -> Path:
 
 @functools.cache
 def answer_key(part: str) -> dict[str, Any]:
-    """The part's answer key, built first if this course version has none yet."""
+    """The part's answer key, built first if this course version has none yet (in the student
+    release: the answers its visible tests need, from the visible key)."""
+    if not has_reference(part):
+        from grader.replay import visible_key
+
+        return visible_key(part)["answers"]
     path = key_path(part)
     if not path.exists():
         build(part)

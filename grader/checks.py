@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -52,8 +55,14 @@ def seed(sub, n: int) -> None:
 
 
 def scratch(sub) -> Path:
-    """A folder the submission may write to, readable here at the same path."""
-    return sub._box.scratch
+    """A folder the submission may write to, readable here at the same path: the confined process's
+    own folder, or behind a notebook's ``check()`` (the student's own kernel, unconfined, on the
+    same file system) a temporary folder the judge makes once and removes when it exits."""
+    box = sub._box
+    if not hasattr(box, "scratch"):
+        box.scratch = Path(tempfile.mkdtemp(prefix="check_"))
+        atexit.register(shutil.rmtree, box.scratch, True)
+    return box.scratch
 
 
 def submitted_file(sub, path: Path) -> Path:
@@ -73,12 +82,23 @@ def state(model, what: str, needs: set[str] = frozenset()) -> dict[str, torch.Te
     return {k: tensor(v, f"{what}.{k}") for k, v in params.items()}
 
 
-def loaded(module: torch.nn.Module, params: dict[str, torch.Tensor], what: str) -> torch.nn.Module:
-    """``module`` (a reference class, here in the judge) with the submission's parameters."""
-    own = module.state_dict()
-    for name, value in own.items():
+def same_shapes(params: dict[str, torch.Tensor], like: dict[str, torch.Tensor], what: str) -> None:
+    """Assert the submission's ``params`` have every parameter of ``like``, in the same shape."""
+    for name, value in like.items():
         assert name in params and params[name].shape == value.shape, (
             f"{what}.{name} should have shape {tuple(value.shape)}, got "
             f"{tuple(params[name].shape) if name in params else 'no such parameter'}")
+
+
+def loaded(module: torch.nn.Module, params: dict[str, torch.Tensor], what: str) -> torch.nn.Module:
+    """``module`` (a reference class, here in the judge) with the submission's parameters."""
+    own = module.state_dict()
+    same_shapes(params, own, what)
     module.load_state_dict({k: params[k] for k in own})
     return module
+
+
+def randomised(params: dict[str, torch.Tensor], scale: float, prefix: str = "") -> dict[str, torch.Tensor]:
+    """``params`` with every entry whose name starts with ``prefix`` redrawn as ``scale * randn``
+    (e.g. nonzero biases, which an initialisation leaves at zero and so would hide a missing bias)."""
+    return {k: scale * torch.randn_like(v) if k.startswith(prefix) else v for k, v in params.items()}

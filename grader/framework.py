@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import torch
 
 from grader.loader import load_notebook
 
@@ -27,6 +28,7 @@ COURSE = REPO / "course"
 PART_FILE = re.compile(r"^(part(\d+)_\w+)\.(py|ipynb)$")
 DEFAULT_TIMEOUT = 120  # seconds the submission may compute per test, unless the test says otherwise
 JUDGE_GRACE = 120  # extra seconds for the judge's own work before pytest-timeout stops a test
+JUDGE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,13 @@ class GradedTest:
     points: float
     visible: bool
     timeout: float
+    measures: bool
 
 
 def parts() -> list[str]:
-    """The course's parts in order, e.g. ``['part1_toy_superposition', ...]``."""
-    found = [m for p in COURSE.glob("part*.py") if (m := PART_FILE.match(p.name))]
+    """The course's parts in order, e.g. ``['part1_toy_superposition', ...]``: one graded-tests
+    module each (``grader/parts``; the student release has those, not ``course/``)."""
+    found = [m for p in (REPO / "grader" / "parts").glob("part*.py") if (m := PART_FILE.match(p.name))]
     return [m.group(1) for m in sorted(found, key=lambda m: int(m.group(2)))]
 
 
@@ -55,12 +59,16 @@ def part_name(part: str | int) -> str:
     raise ValueError(f"unknown part {part!r}; the course has {parts()}")
 
 
-def graded(points: float, visible: bool = True, timeout: float = DEFAULT_TIMEOUT) -> Callable:
+def graded(points: float, visible: bool = True, timeout: float = DEFAULT_TIMEOUT, measures: bool = False) -> Callable:
     """Mark a test function with its points, visibility and the seconds its calls into the
-    submission may take (the judge's own work gets ``JUDGE_GRACE`` more, via pytest-timeout)."""
+    submission may take (the judge's own work gets ``JUDGE_GRACE`` more, via pytest-timeout).
+
+    ``measures``: the test measures what the submission computed (a trained model's loss) with
+    reference functions; in the student release, which has no reference, those measurements use
+    the student's own functions (``grader.replay``)."""
 
     def mark(fn: Callable) -> Callable:
-        fn.points, fn.visible, fn.timeout = points, visible, timeout
+        fn.points, fn.visible, fn.timeout, fn.measures = points, visible, timeout, measures
         return pytest.mark.timeout(timeout + JUDGE_GRACE)(fn)
 
     return mark
@@ -80,7 +88,17 @@ def graded_tests(part: str) -> list[GradedTest]:
     mod = tests_module(part)
     fns = [f for n, f in vars(mod).items() if n.startswith("test_") and hasattr(f, "points")]
     fns.sort(key=lambda f: f.__code__.co_firstlineno)
-    return [GradedTest(part, f.__name__, f.points, f.visible, f.timeout) for f in fns]
+    return [GradedTest(part, f.__name__, f.points, f.visible, f.timeout, f.measures) for f in fns]
+
+
+def start_test() -> None:
+    """Seed the judge's own random stream before every graded test (run order never matters)."""
+    torch.manual_seed(JUDGE_SEED)
+
+
+def has_reference(part: str) -> bool:
+    """False in the student release, which has the visible tests and their recorded answers only."""
+    return (COURSE / f"{part}.py").is_file()
 
 
 @functools.cache

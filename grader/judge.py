@@ -2,7 +2,8 @@
 
 Started by ``gradebox.checker`` with the RPC on its stdin/stdout. For each ``{"op": "check",
 "test": name}`` it runs that graded test here, with ``sub`` a proxy for the notebook that asked
-(which answers the test's calls while it waits) and ``ref`` the reference, then sends
+(which answers the test's calls while it waits) and ``ref`` the reference (in the student release,
+its recorded answers: ``grader.replay``), then sends
 ``{"op": "verdict", "passed": bool, "message": str, "points": float}``. The notebook's process
 never receives the reference or an expected value, only the test's inputs and the verdict.
 """
@@ -14,7 +15,8 @@ import sys
 import traceback
 
 from gradebox import wire
-from grader.framework import part_name, reference, tests_module
+from grader import replay
+from grader.framework import has_reference, part_name, reference, start_test, tests_module
 from grader.plugin import OUTPUT_CAP
 from grader.remote import Connection, SubmissionError
 
@@ -24,8 +26,11 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
     test = getattr(tests_module(part), test_name, None)
     if test is None or not hasattr(test, "points"):
         return {"passed": False, "message": f"{part} has no graded test called {test_name!r}", "points": 0}
+    sub = connection.root()
     try:
-        test(sub=connection.root(), ref=reference(part))
+        ref = reference(part) if has_reference(part) else replay.replayed(part, sub, test)
+        start_test()
+        test(sub=sub, ref=ref)
         return {"passed": True, "message": "", "points": test.points}
     except SubmissionError as err:
         message = err.student_message()

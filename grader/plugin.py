@@ -105,6 +105,7 @@ def _submission_budget(request):
         limit = min(request.function.timeout, grading.test_cap or float("inf"))
         box.deadline = time.monotonic() + limit
         seed(box.root(), 0)  # the same random stream in the submission's process on every run
+    framework.start_test()
     yield
     if box is not None and (problem := box.end_test()):
         pytest.fail(problem)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from grader import tolerances as tol
 from grader.answers import answer
-from grader.checks import box_module, close, diagnose, loaded, number, seed, state, tensor
+from grader.checks import box_module, close, diagnose, loaded, number, randomised, same_shapes, seed, state, tensor
 from grader.framework import graded
 
 
@@ -176,7 +176,7 @@ def reference_training_loss(ref) -> float:
     return measured_loss(ref, model, p, importance).mean().item()
 
 
-@graded(points=3, timeout=120)
+@graded(points=3, timeout=120, measures=True)
 def test_training_reaches_reference_loss(sub, ref):
     p, importance, steps, batch_size = TRAINING.values()
     model = sub.ToyModel(16, 5, 2)
@@ -252,21 +252,21 @@ def judge_two_orthogonal(ref, W_instance: torch.Tensor) -> str | None:
 JUDGES = (judge_pentagon, judge_antipodal_pairs, judge_two_orthogonal)  # in ref.REGIMES order
 
 
-@graded(points=2, timeout=180)
+@graded(points=2, timeout=180, measures=True)
 def test_sparse_regime_forms_pentagon(sub, ref):
     W, best = _trained_regimes(sub, ref)
     problem = judge_pentagon(ref, W[best[0]])
     assert problem is None, f"sparse regime (p = 0.05), best of 8 instances: {problem}"
 
 
-@graded(points=2, timeout=180)
+@graded(points=2, timeout=180, measures=True)
 def test_medium_regime_forms_antipodal_pairs(sub, ref):
     W, best = _trained_regimes(sub, ref)
     problem = judge_antipodal_pairs(ref, W[best[1]])
     assert problem is None, f"medium regime (p = 0.3), best of 8 instances: {problem}"
 
 
-@graded(points=2, timeout=180)
+@graded(points=2, timeout=180, measures=True)
 def test_dense_regime_keeps_two_orthogonal_features(sub, ref):
     W, best = _trained_regimes(sub, ref)
     problem = judge_two_orthogonal(ref, W[best[2]])
@@ -289,12 +289,12 @@ def test_feature_dimensionality(sub, ref):
     W[1, :, 2] = 0  # an ignored feature
     expected = ref.feature_dimensionality(W)
     actual = tensor(sub.feature_dimensionality(W), "feature_dimensionality")
-    norms = W.norm(dim=1)
+    length = W.norm(dim=1)  # ‖W_i‖: [inst, feat]
     gram_sq = torch.einsum("ihf,ihg->ifg", W, W) ** 2
     assert close(actual, expected), diagnose(actual, expected, "feature_dimensionality", {
         "normalise W_i in the denominator: sum_j (Ŵ_i · W_j)², with Ŵ_i = W_i / ‖W_i‖":
-            norms**2 / (gram_sq.sum(-1) + 1e-8),
-        "the numerator is the squared norm ‖W_i‖², not the norm": norms / (gram_sq.sum(-1) / (norms**2 + 1e-8) + 1e-8),
+            length**2 / (gram_sq.sum(-1) + 1e-8),
+        "the numerator is the squared norm ‖W_i‖², not the norm": length / (gram_sq.sum(-1) / (length**2 + 1e-8) + 1e-8),
     }) + " (hint: a feature with zero norm must get dimensionality 0, not nan)"
     pentagon = tensor(sub.feature_dimensionality(_pentagon(0.8)[None]), "feature_dimensionality")
     assert torch.allclose(pentagon, torch.full((1, 5), 0.4), atol=1e-4), f"a regular pentagon must give D = 0.4, got {pentagon}"
@@ -347,13 +347,12 @@ def test_pair_errors(sub, ref):
 @graded(points=2)
 def test_seed_toy_model_forward(sub, ref):
     student = sub.SeedToyModel(3, 5, 2)
-    state(student, "SeedToyModel", {"W_enc", "b_enc", "W_dec", "b_dec"})
     torch.manual_seed(7)
     reference = ref.SeedToyModel(3, 5, 2)
-    with torch.no_grad():
-        for param in reference.parameters():
-            param.copy_(torch.randn_like(param) * 0.5)
-    student.load_state_dict(reference.state_dict())
+    params = randomised(reference.state_dict(), 0.5)
+    same_shapes(state(student, "SeedToyModel"), params, "SeedToyModel")
+    reference.load_state_dict(params)
+    student.load_state_dict(params)
     x = torch.rand(32, 3, 5)
     expected = reference(x).detach()
     actual = tensor(student(x), "SeedToyModel.forward")
@@ -380,7 +379,7 @@ def real_model_sparse_loss(ref) -> float:
     return measured_loss(ref, model, p, importance).min().item()
 
 
-@graded(points=1, visible=False, timeout=120)
+@graded(points=1, visible=False, timeout=120, measures=True)
 def test_seed_toy_model_loses_to_real_model(sub, ref):
     p, importance, steps, lr, batch_size = SPARSE.values()
     seed(sub, 0)
@@ -404,14 +403,12 @@ def test_seed_toy_model_loses_to_real_model(sub, ref):
 def _paired_saes(sub, ref, n_inst=3, d_in=2, n_latents=6):
     """A student ToySAE and a reference ToySAE with the same parameters (random, nonzero biases)."""
     student = sub.ToySAE(n_inst, d_in, n_latents)
-    params = state(student, "ToySAE", {"W_enc", "W_dec", "b_enc", "b_dec"})
     torch.manual_seed(8)
-    reference = loaded(ref.ToySAE(n_inst, d_in, n_latents), params, "ToySAE")
-    with torch.no_grad():
-        for name, param in reference.named_parameters():
-            if name.startswith("b"):
-                param.copy_(torch.randn_like(param) * 0.3)
-    student.load_state_dict(reference.state_dict())
+    reference = ref.ToySAE(n_inst, d_in, n_latents)
+    params = randomised(reference.state_dict(), 0.3, prefix="b")
+    same_shapes(state(student, "ToySAE"), params, "ToySAE")
+    reference.load_state_dict(params)
+    student.load_state_dict(params)
     return student, reference
 
 
@@ -500,7 +497,7 @@ def fired_latents(ref, sae, target, p: torch.Tensor, n: int = 20_000) -> torch.T
     return (z > 0).any(0)
 
 
-@graded(points=3, timeout=180)
+@graded(points=3, timeout=180, measures=True)
 def test_toy_sae_recovers_features(sub, ref):
     target = ref.pentagon_model(8)
     seed(sub, 0)

@@ -15,8 +15,10 @@ from safetensors.torch import load_file
 from gradebox.standins import Reconstruction
 from grader import tolerances as tol
 from grader.answers import answer
-from grader.checks import box_module, close, diagnose, loaded, number, scratch, seed, state, submitted_file, tensor
+from grader.checks import (box_module, close, diagnose, loaded, number, randomised, same_shapes, scratch, seed, state,
+                           submitted_file, tensor)
 from grader.framework import graded
+from grader.replay import recorded
 
 
 # --------------------------------------------------------------------------------------------------
@@ -32,8 +34,8 @@ def test_massive_activations(sub, ref):
     acts[context_pos == 0] *= 40  # a massive first position
     expected = ref.median_norm_by_position(acts, context_pos, ctx_len)
     actual = tensor(sub.median_norm_by_position(acts, context_pos, ctx_len), "median_norm_by_position")
-    norms = acts.norm(dim=-1)
-    means = torch.stack([norms[context_pos == p].mean() for p in range(ctx_len)])
+    lengths = acts.norm(dim=-1)
+    means = torch.stack([lengths[context_pos == p].mean() for p in range(ctx_len)])
     assert close(actual, expected), diagnose(actual, expected, "median_norm_by_position", {
         "use the median norm, not the mean": means})
     for k in (1, 3):
@@ -49,17 +51,15 @@ def test_massive_activations(sub, ref):
 # --------------------------------------------------------------------------------------------------
 
 def _paired_saes(sub, ref, d_in=16, d_sae=48):
-    """A student SAE and a reference SAE with the same parameters: the student's initial weights
-    and random, nonzero biases."""
-    seed(sub, 1)
+    """A student SAE and a reference SAE with the same parameters: the reference's seeded
+    initialisation and random, nonzero biases."""
     student = sub.SAE(d_in, d_sae)
-    reference = loaded(ref.SAE(d_in, d_sae), state(student, "SAE", {"W_enc", "W_dec", "b_enc", "b_dec"}), "SAE")
     torch.manual_seed(1)
-    with torch.no_grad():
-        for name, param in reference.named_parameters():
-            if name.startswith("b"):
-                param.copy_(0.3 * torch.randn_like(param))
-    student.load_state_dict(reference.state_dict())
+    reference = ref.SAE(d_in, d_sae)
+    params = randomised(reference.state_dict(), 0.3, prefix="b")
+    same_shapes(state(student, "SAE", {"W_enc", "W_dec", "b_enc", "b_dec"}), params, "SAE")
+    reference.load_state_dict(params)
+    student.load_state_dict(params)
     return student, reference
 
 
@@ -125,21 +125,29 @@ def test_sae_loss(sub, ref):
     })
 
 
+@recorded
+def projected_gradient(ref, params: dict[str, torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
+    """The reference's ``remove_parallel_gradient`` on an SAE with ``params`` and W_dec's gradient
+    ``grad``: the projected gradient [d_sae, d_in]."""
+    sae = ref.SAE(*params["W_enc"].shape)
+    sae.load_state_dict(params)
+    sae.W_dec.grad = grad.clone()
+    ref.remove_parallel_gradient(sae)
+    return sae.W_dec.grad
+
+
 @graded(points=2)
 def test_decoder_constraint(sub, ref):
     student, reference = _paired_saes(sub, ref)
     torch.manual_seed(4)
     tools = box_module(sub, "gradebox.standins")
     W_dec = F.normalize(torch.randn(48, 16), dim=-1)
-    with torch.no_grad():
-        reference.W_dec.copy_(W_dec)
-    student.load_state_dict(reference.state_dict())
+    params = {**reference.state_dict(), "W_dec": W_dec}
+    student.load_state_dict(params)
     grad = torch.randn(48, 16)
     tools.set_grads(student, {"W_dec": grad})
-    reference.W_dec.grad = grad.clone()
     sub.remove_parallel_gradient(student)
-    ref.remove_parallel_gradient(reference)
-    g, g_ref = tensor(tools.grads(student).get("W_dec"), "W_dec.grad"), reference.W_dec.grad
+    g, g_ref = tensor(tools.grads(student).get("W_dec"), "W_dec.grad"), projected_gradient(ref, params, grad)
     parallel = (g * W_dec).sum(-1).abs().max()
     assert close(g, g_ref), diagnose(g, g_ref, "the projected decoder gradient", {
         "project each row (the dot product is over d_in), not each column":
@@ -147,7 +155,7 @@ def test_decoder_constraint(sub, ref):
     }) + f" (largest remaining parallel component: {parallel:.3g})"
     scaled = W_dec * (torch.rand(48, 1) * 3 + 0.1)
     directions = F.normalize(scaled, dim=-1)
-    student.load_state_dict({**reference.state_dict(), "W_dec": scaled})
+    student.load_state_dict({**params, "W_dec": scaled})
     sub.normalize_decoder(student)
     W = state(student, "SAE")["W_dec"]
     assert torch.allclose(W.norm(dim=-1), torch.ones(48), atol=1e-5), (
@@ -178,7 +186,7 @@ def train_in_submission(sub, ref, x: torch.Tensor, cfg) -> torch.nn.Module:
     return loaded(ref.SAE(x.shape[1], cfg.d_sae), state(sae, "SAE"), "SAE")
 
 
-@graded(points=3, timeout=180)
+@graded(points=3, timeout=180, measures=True)
 def test_training_recovers_synthetic_features(sub, ref):
     x, directions = ref.synthetic_sparse_data(tol.SYNTHETIC_SAMPLES)
     sae = train_in_submission(sub, ref, x, ref.SYNTHETIC)
@@ -221,7 +229,7 @@ def reference_real_metrics(ref) -> tuple[float, float]:
     return _real_metrics(ref, sae, x)
 
 
-@graded(points=2, visible=False, timeout=600)
+@graded(points=2, visible=False, timeout=600, measures=True)
 def test_training_on_real_activations_matches_reference(sub, ref):
     x, cfg = _real_activations(ref)
     (l0, ev), (l0_ref, ev_ref) = _real_metrics(ref, train_in_submission(sub, ref, x, cfg), x), reference_real_metrics()

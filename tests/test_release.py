@@ -1,0 +1,128 @@
+"""The student release: nothing in it a student must not see, and its checks work from it alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from gradebox import wire
+from grader import answers
+from grader.framework import REPO, graded_tests, parts
+from grader.loader import definition_sources, read_cells
+from grader.release import build_release
+from tests.test_gates import SOLUTION
+from tests.test_wrong_answers import fixtures, targets
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("release") / "release"
+    build_release(folder)
+    return folder
+
+
+def _text_files(folder: Path) -> dict[Path, str]:
+    return {p: p.read_text() for p in folder.rglob("*") if p.is_file() and p.suffix != ".key"}
+
+
+def _solution_lines(part: str) -> set[str]:
+    """Lines of ``part``'s solutions that appear nowhere else in the course (given code shares some)."""
+    course = (REPO / "course" / f"{part}.py").read_text()
+    outside = "\n".join(SOLUTION.sub("", (REPO / "course" / f"{p}.py").read_text()) for p in parts())
+    return {line.strip() for block in SOLUTION.findall(course) for line in block.splitlines()
+            if len(line.strip()) >= 12 and not line.strip().startswith("#") and line.strip() not in outside}
+
+
+@pytest.mark.parametrize("part", parts())
+def test_release_holds_no_solution_hidden_test_or_reference(release, part):
+    files = _text_files(release)
+    assert not (release / "course").exists() and not (release / "solutions").exists()
+    assert not list(release.rglob("reference*")), "a reference module is in the release"
+    solution_lines = _solution_lines(part)
+    hidden = {t.name for t in graded_tests(part) if not t.visible}
+    key = wire.decode((release / "grader" / "keys" / f"{part}.visible.key").read_bytes())
+    hidden_only_answers = set(answers._ANSWERS[part]) - set(key["answers"])
+    for path, text in files.items():
+        where = path.relative_to(release)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
+            assert marker not in text, f"{where} contains '{marker}'"
+        assert not {n for n in hidden | hidden_only_answers if n in text}, f"{where} names hidden tests or their answers"
+        assert not solution_lines & {ln.strip() for ln in text.splitlines()}, f"solution code in {where}"
+    assert hidden_only_answers, "expected hidden-only answers (e.g. the real-activation metrics) to stay out"
+
+
+def test_release_zip_matches_the_folder(release):
+    with zipfile.ZipFile(release.with_suffix(".zip")) as zf:
+        names = sorted(zf.namelist())
+    assert names == sorted(f"release/{p.relative_to(release)}" for p in release.rglob("*") if p.is_file())
+
+
+# Runs in the release folder, as a student's notebook would: every job's definition cells in a
+# fresh namespace, then its checks. The release's own grader answers (no course/, no reference).
+NOTEBOOK = """
+import json, sys, types
+import gradebox
+part, jobs = sys.argv[1], json.load(open(sys.argv[2]))
+shared = gradebox.checker(part)
+gradebox.checker = lambda _part: shared  # one judge process for every job
+results = {}
+for job in jobs:
+    namespace = types.ModuleType("__main__").__dict__
+    for cell in job["cells"]:
+        exec(cell, namespace)
+    outcome = results[job["name"]] = {}
+    for test in job["tests"]:
+        try:
+            exec(f"check({test!r})", namespace)
+            outcome[test] = "passed"
+        except gradebox.CheckFailed as err:
+            outcome[test] = str(err)
+import grader, saecourse
+print(json.dumps({"results": results, "paths": [grader.__file__, saecourse.__file__]}))
+"""
+
+
+def run_in_release(release: Path, part: str, jobs: list[dict], tmp_path: Path) -> dict[str, dict[str, str]]:
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    run = subprocess.run([sys.executable, "-c", NOTEBOOK, part, str(tmp_path / "jobs.json")], cwd=release,
+                         capture_output=True, text=True, timeout=1200, env={"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg",
+                                                                            "SAECOURSE_THREADS": "1", "HOME": str(Path.home())})
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.splitlines()[-1])
+    assert all(Path(p).resolve().is_relative_to(release.resolve()) for p in report["paths"]), report["paths"]
+    return report["results"]
+
+
+def _cells(source: str, part: str, extra: str = "") -> list[str]:
+    return definition_sources(read_cells(REPO / source / f"{part}.py")) + ([extra] if extra else [])
+
+
+@pytest.mark.parametrize("part", parts())
+def test_release_checks_pass_the_reference_and_fail_the_stub(release, part, tmp_path):
+    visible = [t.name for t in graded_tests(part) if t.visible]
+    jobs = [{"name": "reference", "cells": _cells("solutions", part), "tests": visible},
+            {"name": "stub", "cells": _cells("student", part), "tests": visible}]
+    results = run_in_release(release, part, jobs, tmp_path)
+    assert all(v == "passed" for v in results["reference"].values()), results["reference"]
+    assert not [t for t, v in results["stub"].items() if v == "passed"], results["stub"]
+
+
+@pytest.mark.parametrize("part", parts())
+def test_release_checks_fail_the_wrong_answers(release, part, tmp_path):
+    """Every wrong answer that targets a visible test fails it in the release too (a check that
+    measures training with the student's own functions must still fail at least one target)."""
+    visible = {t.name: t for t in graded_tests(part) if t.visible}
+    jobs = [{"name": f.stem, "cells": _cells("solutions", part, f.read_text()),
+             "tests": [t for t in targets(f) if t in visible]}
+            for p, f in fixtures() if p == part and set(targets(f)) & set(visible)]
+    results = run_in_release(release, part, jobs, tmp_path)
+    for fixture, outcome in results.items():
+        passed = {t for t, v in outcome.items() if v == "passed"}
+        exact = {t for t in outcome if not visible[t].measures}
+        assert not passed & exact, f"{fixture}: the release's check passes {passed & exact}"
+        assert passed != set(outcome), f"{fixture}: the release's checks pass all its targets {sorted(passed)}"
