@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build check grade grade-all solutions robustness bench clean
+.PHONY: setup build check grade grade-all solutions release robustness bench clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ grade-all: setup  ## grade every sub-folder of SUBMISSIONS into grades/gradebook
 
 solutions: setup  ## execute every solution notebook end to end: build/executed, build/plots
 	$(PY) -m grader.execute
+
+release: setup build  ## the student release: build/release/ and build/release.zip (no solutions, no hidden tests)
+	$(PY) -m grader.release --out build/release
 
 robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
 	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider
