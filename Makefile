@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build check grade grade-all solutions release robustness bench clean
+.PHONY: setup build check grade grade-all solutions release nbgrader-course nbgrader-roundtrip robustness bench clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,12 @@ solutions: setup  ## execute every solution notebook end to end: build/executed,
 
 release: setup build  ## the student release: build/release/ and build/release.zip (no solutions, no hidden tests)
 	$(PY) -m grader.release --out build/release
+
+nbgrader-course: setup  ## fill nbgrader/ for nbgrader: source/ from solutions/, plus SUBMISSIONS/<student>/*.ipynb if that folder exists
+	$(PY) -m grader.nbgrader_course $(if $(wildcard $(SUBMISSIONS)),--submissions $(SUBMISSIONS))
+
+nbgrader-roundtrip: setup  ## stock nbgrader on every part: reference and untouched stub autograded, scores read from its gradebook
+	$(PY) -m grader.nbgrader_roundtrip
 
 robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
 	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider

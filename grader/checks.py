@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -55,14 +52,8 @@ def seed(sub, n: int) -> None:
 
 
 def scratch(sub) -> Path:
-    """A folder the submission may write to, readable here at the same path: the confined process's
-    own folder, or behind a notebook's ``check()`` (the student's own kernel, unconfined, on the
-    same file system) a temporary folder the judge makes once and removes when it exits."""
-    box = sub._box
-    if not hasattr(box, "scratch"):
-        box.scratch = Path(tempfile.mkdtemp(prefix="check_"))
-        atexit.register(shutil.rmtree, box.scratch, True)
-    return box.scratch
+    """A folder the submission may write to, readable here at the same path."""
+    return sub._box.scratch_folder()
 
 
 def submitted_file(sub, path: Path) -> Path:

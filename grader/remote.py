@@ -15,6 +15,7 @@ re-run) for the next test, so it costs only the test that made the call.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import resource
@@ -86,6 +87,16 @@ class Connection:
         self.fd_in, self.fd_out = fd_in, fd_out  # replies are read from fd_in, requests written to fd_out
         self.generation = 1
         self.deadline: float | None = None  # time.monotonic() by which the current test must finish
+        self._scratch: Path | None = None
+
+    def scratch_folder(self) -> Path:
+        """A folder the submission may write to and the judge can read: behind a notebook's
+        ``check()`` (the student's own kernel, same file system), a temporary folder made once and
+        removed when the judge exits."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="check_"))
+            atexit.register(shutil.rmtree, self._scratch, True)
+        return self._scratch
 
     def root(self) -> Remote:
         """The notebook's namespace: ``root().generate_batch`` is the student's function."""
@@ -141,6 +152,9 @@ class Box(Connection):
         self.proc: subprocess.Popen | None = None
         self.load_errors: list[str] = []
         self.broken: str | None = None  # set when the definitions themselves cannot run
+
+    def scratch_folder(self) -> Path:
+        return self.scratch
 
     def _command(self) -> list[str]:
         server = [sys.executable, "-m", "gradebox.server"]
