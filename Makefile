@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build check grade grade-all solutions release nbgrader-course nbgrader-roundtrip robustness bench clean
+.PHONY: setup build check grade grade-all solutions release gradescope nbgrader-course nbgrader-roundtrip robustness bench clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,9 @@ solutions: setup  ## execute every solution notebook end to end: build/executed,
 
 release: setup build  ## the student release: build/release/ and build/release.zip (no solutions, no hidden tests)
 	$(PY) -m grader.release --out build/release
+
+gradescope: setup  ## Gradescope's autograder zip: build/gradescope.zip (setup.sh, run_autograder, the grader)
+	$(PY) -m grader.gradescope --out build/gradescope.zip
 
 nbgrader-course: setup  ## fill nbgrader/ for nbgrader: source/ from solutions/, plus SUBMISSIONS/<student>/*.ipynb if that folder exists
 	$(PY) -m grader.nbgrader_course $(if $(wildcard $(SUBMISSIONS)),--submissions $(SUBMISSIONS))

