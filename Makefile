@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build check grade grade-all solutions release gradescope nbgrader-course nbgrader-roundtrip robustness bench clean
+.PHONY: setup build check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 build: setup  ## regenerate solutions/ and student/ from course/
 	$(PY) -m grader.build
 
-check: setup  ## the whole test suite: gates, graders, wrong answers, hostile submissions
+check: setup  ## the whole test suite: gates, graders, wrong answers, hostile submissions, release, Gradescope, nbgrader, every notebook at smoke size
 	$(PY) -m pytest tests -q -p no:cacheprovider -n 2 --dist worksteal --durations=15
 
 grade: setup  ## grade one submission folder: make grade SUBMISSION=student
@@ -34,6 +34,9 @@ grade-all: setup  ## grade every sub-folder of SUBMISSIONS into grades/gradebook
 
 solutions: setup  ## execute every solution notebook end to end: build/executed, build/plots
 	$(PY) -m grader.execute
+
+smoke: setup  ## every solution notebook at smoke size (SAECOURSE_SIZE=smoke): build/executed-smoke, build/plots-smoke
+	$(PY) -m grader.execute --smoke
 
 release: setup build  ## the student release: build/release/ and build/release.zip (no solutions, no hidden tests)
 	$(PY) -m grader.release --out build/release

@@ -1,7 +1,12 @@
-"""``python -m grader.execute [PART ...]``: run solution notebooks end to end.
+"""``python -m grader.execute [--smoke] [PART ...]``: run solution notebooks end to end.
 
 Executed notebooks (with outputs) go to ``build/executed/``, plots (PNG) to ``build/plots/``,
 and a timing summary to ``build/timings.json``. Nothing under ``build/`` is committed.
+
+``--smoke`` runs the same cells with ``SAECOURSE_SIZE=smoke``: demo cells shrink their data and
+step counts (``saecourse.utils.sized``), so every notebook runs in about a minute. Its outputs go
+to ``build/executed-smoke/`` and ``build/plots-smoke/``, its timings under the ``"smoke"`` key.
+A cell that fails stops the run with an error that names the cell.
 """
 
 from __future__ import annotations
@@ -9,45 +14,86 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellControlSignal, DeadKernelError
+from nbformat import NotebookNode
 
 from grader.framework import REPO, part_name, parts
 
 BUILD = REPO / "build"
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # tracebacks from the kernel come coloured
 
 
-def execute(part: str, timeout: int = 3600) -> float:
-    """Execute ``solutions/<part>.ipynb``; return the wall time in seconds."""
+class NotebookFailed(RuntimeError):
+    """A cell of a solution notebook raised, timed out or killed its kernel."""
+
+
+def output_dirs(build: Path, size: str) -> tuple[Path, Path]:
+    """Where the executed notebooks and the plots of a run at ``size`` go."""
+    suffix = "" if size == "full" else f"-{size}"
+    return build / f"executed{suffix}", build / f"plots{suffix}"
+
+
+def describe_cell(nb: NotebookNode, index: int) -> str:
+    """``cell 12 (id test_geometry, demo): first line of its source``."""
+    cell = nb.cells[index]
+    labels = [f"id {cell.id}", *cell.metadata.get("tags", [])]
+    first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+    return f"cell {index} ({', '.join(labels)}): {first_line}"
+
+
+def execute(part: str, size: str = "full", build: Path = BUILD, timeout: int = 3600) -> float:
+    """Execute ``solutions/<part>.ipynb`` at ``size`` ("full" or "smoke"); return the wall time in seconds.
+
+    The kernel gets ``SAECOURSE_SIZE`` and ``SAECOURSE_OUT`` (where plots go); the executed
+    notebook is written even when a cell fails, and the ``NotebookFailed`` error names that cell.
+    """
     nb = nbformat.read(REPO / "solutions" / f"{part}.ipynb", as_version=4)
-    (BUILD / "executed").mkdir(parents=True, exist_ok=True)
-    os.environ["SAECOURSE_OUT"] = str(BUILD / "plots")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    executed, plots = output_dirs(build, size)
+    executed.mkdir(parents=True, exist_ok=True)
+    env = {"MPLBACKEND": "Agg", **os.environ, "SAECOURSE_SIZE": size, "SAECOURSE_OUT": str(plots)}
+    running: list[int] = []  # index of the cell being executed, kept by the hook below
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(build)}},
+                            on_cell_execute=lambda cell, cell_index: running.append(cell_index))
     start = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BUILD)}}).execute()
+        client.execute(env=env)
+    except (CellControlSignal, DeadKernelError) as error:
+        where = describe_cell(nb, running[-1]) if running else "the kernel, before the first cell,"
+        raise NotebookFailed(f"{part} at {size} size: {where} failed:\n{ANSI_COLOUR.sub('', str(error))}") from error
     finally:
-        nbformat.write(nb, BUILD / "executed" / f"{part}.ipynb")
+        nbformat.write(nb, executed / f"{part}.ipynb")
     return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.execute", description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", help="part numbers or names (default: all)")
+    parser.add_argument("--smoke", action="store_true", help="shrink the demo cells (SAECOURSE_SIZE=smoke)")
     args = parser.parse_args(argv)
     selected = [part_name(p) for p in args.parts] or parts()
+    size = "smoke" if args.smoke else "full"
+    executed, plots = output_dirs(BUILD, size)
     timings_path = BUILD / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     for part in selected:
-        print(f"executing {part} ...", flush=True)
-        timings[part] = round(execute(part), 1)
-        print(f"  done in {timings[part]:.0f} s -> build/executed/{part}.ipynb", flush=True)
+        print(f"executing {part} at {size} size ...", flush=True)
+        try:
+            seconds = execute(part, size)
+        except NotebookFailed as error:
+            print(error, file=sys.stderr)
+            return 1
+        timings.setdefault(size, {})[part] = round(seconds, 1)
+        print(f"  done in {seconds:.0f} s -> {executed.relative_to(REPO)}/{part}.ipynb", flush=True)
         timings_path.write_text(json.dumps(timings, indent=2))
-    plots = sorted((BUILD / "plots").glob("*.png"))
-    print(f"{len(plots)} plots in build/plots/: " + ", ".join(p.name for p in plots))
+    found = sorted(plots.glob("*.png"))
+    print(f"{len(found)} plots in {plots.relative_to(REPO)}/: " + ", ".join(p.name for p in found))
     return 0
 
 

@@ -41,7 +41,9 @@
 # > vector), and never checked whether the model still works with the SAE spliced in.
 #
 # The default model is embedded in a Python package (no download). Set `SAECOURSE_MODEL=gpt2` to
-# use GPT-2 small instead if you are online; everything below is architecture-agnostic.
+# use GPT-2 small instead if you are online; everything below is architecture-agnostic. As in
+# Part 1, demo cells choose their sizes with `sized(full, smoke)`: the first number is the real run,
+# the second is used only with `SAECOURSE_SIZE=smoke`, a quick test that every cell still runs.
 
 # %%
 import json
@@ -59,7 +61,7 @@ from gradebox import checker
 from saecourse import activations, corpus, models, plots, saelens
 from saecourse.directions import best_match_cosine
 from saecourse.hooks import next_token_losses, patch_residual
-from saecourse.utils import save_figure, set_seed, set_threads
+from saecourse.utils import save_figure, set_seed, set_threads, sized
 
 check = checker("part2_training_saes")
 set_threads()
@@ -79,7 +81,7 @@ MODEL = models.resolve_model_name()
 model, tokenizer = models.load_model(MODEL)
 LAYER = models.n_layers(model) // 2
 print(f"{MODEL}: {models.n_layers(model)} blocks, d_model {models.d_model(model)}; SAE on the residual stream after block {LAYER}")
-sample = activations.cached_activations(MODEL, LAYER, "train", n_tokens=64 * 128, drop_first_positions=0)
+sample = activations.cached_activations(MODEL, LAYER, "train", n_tokens=sized(64, 8) * 128, drop_first_positions=0)
 
 # %% [markdown]
 # ### Massive activations
@@ -131,7 +133,7 @@ for k in (1, 2, 4):
 
 # %% tags=["demo"]
 DROP_FIRST = 4
-N_TRAIN, N_VAL = 200_000, 20_000
+N_TRAIN, N_VAL = sized(200_000, 4_000), sized(20_000, 2_000)
 train_store = activations.cached_activations(MODEL, LAYER, "train", n_tokens=N_TRAIN, drop_first_positions=DROP_FIRST)
 val_store = activations.cached_activations(MODEL, LAYER, "val", n_tokens=N_VAL, drop_first_positions=DROP_FIRST)
 print(f"train {tuple(train_store.acts.shape)}, validation {tuple(val_store.acts.shape)}")
@@ -412,7 +414,7 @@ SYNTHETIC = TrainConfig(d_sae=512, l1_coeff=1.0, lr=3e-3, batch_size=256, epochs
 
 # %% tags=["demo"]
 set_seed(0)
-x_syn, true_directions = synthetic_sparse_data(100_000)
+x_syn, true_directions = synthetic_sparse_data(sized(100_000, 5_000))
 sae_syn = SAE(64, SYNTHETIC.d_sae)
 history_syn = train_sae(sae_syn, x_syn, SYNTHETIC)
 print(f"recovered {recovered_fraction(sae_syn.W_dec.detach(), true_directions):.1%} of the true directions; "
@@ -529,7 +531,7 @@ with torch.no_grad():
     x_hat_val, z_val = sae(x_val)
 density = feature_density(z_val)
 n_dead, n_dense = dead_and_dense(density)
-val_contexts = corpus.make_contexts(corpus.get_split("val"), tokenizer, ctx_len=128).tokens[:32]
+val_contexts = corpus.make_contexts(corpus.get_split("val"), tokenizer, ctx_len=128).tokens[: sized(32, 4)]
 ce = ce_loss_recovered(model, sae, val_contexts, LAYER, DROP_FIRST)
 results = {
     "l0": l0_norm(z_val),
@@ -597,7 +599,8 @@ def load_sae(folder: str | Path) -> SAE:
 check("test_save_load_saelens_format")
 
 # %% tags=["demo"]
-SAE_FOLDER = models.cache_dir() / "saes" / f"{MODEL}_L{LAYER}_{CONFIG.d_sae}"
+# a smoke run saves beside the real SAE, never over it
+SAE_FOLDER = models.cache_dir() / "saes" / f"{MODEL}_L{LAYER}_{CONFIG.d_sae}{sized('', '_smoke')}"
 metadata = {
     "model_name": MODEL, "hook_name": f"blocks.{LAYER}.hook_resid_post", "hook_layer": LAYER, "context_size": 128,
     "prepend_bos": False, "exclude_first_positions": DROP_FIRST, "dataset_path": "saecourse corpus (train split)",
@@ -623,7 +626,7 @@ for l1_coeff in (6.0, 9.0, 13.0, 20.0, 30.0):
     set_seed(0)
     cfg = TrainConfig(l1_coeff=l1_coeff, epochs=3, batch_size=512)
     candidate = SAE(train_store.d_model, cfg.d_sae)
-    train_sae(candidate, train_store.acts[:100_000], cfg, progress=False)
+    train_sae(candidate, train_store.acts[: N_TRAIN // 2], cfg, progress=False)
     with torch.no_grad():
         x_hat_c, z_c = candidate(x_val)
     sweep[l1_coeff] = (l0_norm(z_c), explained_variance(x_val, x_hat_c))

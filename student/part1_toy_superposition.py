@@ -38,7 +38,9 @@
 # go. A test runs in a separate *judge* process that sends your functions inputs and checks what
 # they return: the expected answers never enter your notebook. The grader (`make grade SUBMISSION=student`) runs those and some hidden tests. Cells tagged
 # `demo` (training runs and plots) are skipped by the grader, so your functions must not rely on
-# variables those cells create.
+# variables those cells create. Demo cells choose their sizes with `sized(full, smoke)`: the first
+# number is the real run; the second, tiny one is used only with `SAECOURSE_SIZE=smoke`, a quick
+# test that every cell still runs.
 #
 # > **What the original exercise got wrong, and this course fixes.** Its "toy model" had separate
 # > encoder and decoder weights, a ReLU on the *hidden* layer, Gaussian feature values and no
@@ -57,7 +59,7 @@ from tqdm.auto import tqdm
 from gradebox import checker
 from saecourse import plots
 from saecourse.directions import best_match_cosine
-from saecourse.utils import save_figure, set_seed, set_threads
+from saecourse.utils import save_figure, set_seed, set_threads, sized
 
 check = checker("part1_toy_superposition")
 set_threads(1)  # tiny models: one thread avoids synchronisation overhead (measured: up to 6x faster)
@@ -223,7 +225,7 @@ def regime_settings(instances_per_regime: int = 8) -> tuple[Tensor, Tensor]:
 set_seed(0)
 feature_probability, importance = regime_settings()
 model = ToyModel(n_instances=len(feature_probability), n_features=5, n_hidden=2)
-history = train_toy_model(model, feature_probability, importance)
+history = train_toy_model(model, feature_probability, importance, steps=sized(5000, 200))
 final_loss = history[-100:].mean(0)
 fig = plots.loss_curves(history[:, ::8], labels=list(REGIMES), title="toy model: first instance of each regime")
 save_figure(fig, "part1_loss_curves")
@@ -330,7 +332,7 @@ set_seed(0)
 n_inst, n_feat, n_hid = 20, 40, 10
 probs = torch.logspace(0, -2, n_inst)
 sweep = ToyModel(n_inst, n_feat, n_hid)
-train_toy_model(sweep, probs[:, None].expand(n_inst, n_feat), torch.ones(n_inst, n_feat), steps=4000, batch_size=256)
+train_toy_model(sweep, probs[:, None].expand(n_inst, n_feat), torch.ones(n_inst, n_feat), steps=sized(4000, 200), batch_size=256)
 W = sweep.W.detach()
 dims_per_feature = n_hid / W.pow(2).sum((1, 2))
 fig = plots.dimensionality_scatter(feature_dimensionality(W), probs, dims_per_feature)
@@ -409,7 +411,7 @@ check("test_seed_toy_model_forward")
 set_seed(0)
 sparse_p, uniform = regime_settings()[0][:8], torch.ones(8, 5)
 seed_model = SeedToyModel(8, 5, 2)
-seed_history = train_toy_model(seed_model, sparse_p, uniform)
+seed_history = train_toy_model(seed_model, sparse_p, uniform, steps=sized(5000, 200))
 print(f"final loss, real toy model (sparse regime, best of 8): {final_loss[:8].min():.5f}")
 print(f"final loss, original model  (sparse regime, best of 8): {seed_history[-100:].mean(0).min():.5f}")
 fig = plots.features_in_2d(seed_model.W_enc.detach(), [f"encoder directions #{k}" for k in range(8)], cols=8)
@@ -572,7 +574,8 @@ def pentagon_model(n_instances: int) -> ToyModel:
 set_seed(0)
 target = pentagon_model(8)
 sae = ToySAE(8, d_in=2, n_latents=5)
-sae_history = train_toy_sae(sae, target, torch.full((8, 5), 0.02))
+sae_history = train_toy_sae(sae, target, torch.full((8, 5), 0.02), steps=sized(10_000, 400),
+                            resample_every=sized(2500, 100))
 print("features recovered per SAE instance (cosine > 0.9):", recovered_features(sae.W_dec.detach(), target.W).tolist())
 fig = plots.features_in_2d(sae.W_dec.detach().transpose(1, 2), [f"SAE #{k} decoder" for k in range(8)], cols=8)
 save_figure(fig, "part1_toy_sae_decoder")

@@ -1,14 +1,18 @@
-"""Small utilities every part uses: seeding, thread count, where outputs go, saving plots and caches."""
+"""Small utilities every part uses: seeding, thread count, run size, where outputs go, saving plots and caches."""
 
 from __future__ import annotations
 
 import os
 import random
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+T = TypeVar("T")
+SIZES = ("full", "smoke")
 
 
 def set_seed(seed: int) -> None:
@@ -29,6 +33,32 @@ def set_threads(n: int | None = None) -> int:
         n = int(os.environ.get("SAECOURSE_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+def run_size() -> str:
+    """The size demo cells run at: ``SAECOURSE_SIZE``, ``"full"`` (the default) or ``"smoke"``.
+
+    The only place that reads the variable. At smoke size the demo cells train on a little data
+    for a few steps, so a whole notebook runs in about a minute (``make check`` executes every
+    notebook that way); the code is the same as at full size, only the numbers shrink.
+    """
+    size = os.environ.get("SAECOURSE_SIZE", "full")
+    if size not in SIZES:
+        raise ValueError(f"SAECOURSE_SIZE must be one of {SIZES}, got {size!r}")
+    return size
+
+
+def is_smoke() -> bool:
+    """True when the demo cells run at smoke size (``SAECOURSE_SIZE=smoke``)."""
+    return run_size() == "smoke"
+
+
+def sized(full: T, smoke: T) -> T:
+    """``full`` normally, ``smoke`` at smoke size: how a demo cell chooses a data size or step count.
+
+    ``steps=sized(5000, 200)`` trains 5000 steps in a real run and 200 in a smoke test.
+    """
+    return smoke if is_smoke() else full
 
 
 def cache_dir() -> Path:
