@@ -194,7 +194,6 @@ class Replay:
 
     def __init__(self, calls: dict[str, dict], sub: Any, test: str, measuring: bool):
         self._calls, self._sub, self._test, self._measuring = calls, sub, test, measuring
-        self.fallbacks = 0  # calls answered by the student's own code (measuring tests only)
 
     def root(self) -> "Replayed":
         return Replayed(self, "ref", recipe=[])
@@ -205,7 +204,6 @@ class Replay:
                 f"{self._test} asked the reference something the release did not record ({what}); this "
                 "happens when the test's inputs depend on your outputs in a way it does not expect. The course's "
                 "full grader checks this test; please report it.")
-        self.fallbacks += 1
 
 
 class Replayed:
