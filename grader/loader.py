@@ -90,8 +90,13 @@ def is_test_cell(cell: dict) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     if meta.get("grade") and not meta.get("solution"):
         return True
-    lines = [ln for ln in cell["source"].splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = code_lines(cell["source"])
     return bool(lines) and all(CHECK_CALL.match(ln) for ln in lines)
+
+
+def code_lines(source: str) -> list[str]:
+    """The lines of a cell's source that are neither blank nor comments."""
+    return [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def is_demo_cell(cell: dict) -> bool:

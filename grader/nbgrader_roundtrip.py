@@ -42,7 +42,7 @@ from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 
 from grader.framework import REPO, graded_tests, part_name, parts
-from grader.loader import CHECK_CALL
+from grader.loader import CHECK_CALL, code_lines
 from grader.nbgrader_course import add_source, add_submission, course_directory, notebook_path
 
 STUDENTS = ("reference", "stub")
@@ -132,8 +132,7 @@ def answer_bearing_test_cells(nb: NotebookNode) -> list[str]:
     A test cell must ask the judge; anything else it ran would run in the student's kernel.
     """
     def only_checks(source: str) -> bool:
-        lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        return all(CHECK_CALL.match(line) for line in lines)
+        return all(CHECK_CALL.match(line) for line in code_lines(source))
 
     return [cell.id for cell in nb.cells if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
             and not cell.metadata["nbgrader"].get("solution") and not only_checks(cell.source)]
