@@ -71,13 +71,18 @@ def test_sae_init(sub, ref):
     W_enc, W_dec = params["W_enc"], params["W_dec"]
     assert W_dec.shape == (48, 16) and W_enc.shape == (16, 48), (
         f"SAELens layout: W_enc [d_in, d_sae] = (16, 48) and W_dec [d_sae, d_in] = (48, 16); got {tuple(W_enc.shape)}, {tuple(W_dec.shape)}")
-    assert torch.allclose(W_dec.norm(dim=-1), torch.ones(48), atol=1e-5), "decoder rows must start at unit norm"
+    norms = W_dec.norm(dim=-1)
+    assert torch.allclose(norms, torch.full((48,), 0.1), atol=1e-6), (
+        f"decoder rows must start at norm init_norm = 0.1 (the default); got norms {norms.min():.3g}-{norms.max():.3g}")
     assert torch.allclose(W_enc, W_dec.T), "W_enc must start as the transpose of W_dec"
     assert (params["b_enc"] == 0).all() and (params["b_dec"] == 0).all(), "biases start at zero"
     sae.load_state_dict({**params, "W_dec": W_dec + 1.0})
     assert torch.equal(state(sae, "SAE")["W_enc"], W_enc), (
         "changing W_dec changed W_enc: W_enc must be a copy (.clone()), not a view sharing W_dec's memory")
-    assert W_dec.std() > 0.05, "the decoder must be random"
+    assert (W_dec / norms[:, None]).std() > 0.05, "the decoder's directions must be random"
+    wide = state(sub.SAE(16, 48, init_norm=2.5), "SAE")["W_dec"].norm(dim=-1)
+    assert torch.allclose(wide, torch.full((48,), 2.5), atol=1e-5), (
+        f"SAE(16, 48, init_norm=2.5) must start with decoder rows of norm 2.5; got {wide.min():.3g}-{wide.max():.3g}")
 
 
 @graded(points=3)
@@ -101,66 +106,71 @@ def test_sae_forward(sub, ref):
 
 
 # --------------------------------------------------------------------------------------------------
-# 3. Loss and decoder constraint
+# 3. Loss and folding the decoder norms
 # --------------------------------------------------------------------------------------------------
 
 @graded(points=3)
 def test_sae_loss(sub, ref):
     torch.manual_seed(3)
     x, x_hat, z = torch.randn(32, 16), torch.randn(32, 16), F.relu(torch.randn(32, 48))
-    expected = torch.stack(ref.sae_loss(x, x_hat, z, 0.7))
-    result = sub.sae_loss(x, x_hat, z, 0.7)
+    norms = torch.rand(48) * 2 + 0.1
+    expected = torch.stack(ref.sae_loss(x, x_hat, z, norms, 0.7))
+    result = sub.sae_loss(x, x_hat, z, norms, 0.7)
     assert len(result) == 3, "sae_loss returns (loss, mse, l1)"
     actual = torch.stack([tensor(t, "sae_loss").reshape(()) for t in result])
-    sq = (x - x_hat).pow(2)
+    sq, weighted = (x - x_hat).pow(2), z * norms
     def combo(mse, l1):  # noqa: E306
         return torch.stack([mse + 0.7 * l1, mse, l1])
     assert close(actual, expected), diagnose(actual, expected, "sae_loss (loss, mse, l1)", {
+        "weight each code by its decoder row's norm: l1 = Σ_i z_i ‖W_dec[i]‖ (a plain Σ_i z_i can be dodged by "
+        "shrinking codes and growing rows)": combo(sq.sum(-1).mean(), z.sum(-1).mean()),
         "sum the squared error over d_in and average over the batch (you averaged over d_in too)":
-            combo(sq.mean(), z.sum(-1).mean()),
-        "MSE reduced over the wrong axis: sum over d_in, mean over the batch": combo(sq.sum(0).mean(), z.sum(-1).mean()),
+            combo(sq.mean(), weighted.sum(-1).mean()),
+        "MSE reduced over the wrong axis: sum over d_in, mean over the batch": combo(sq.sum(0).mean(), weighted.sum(-1).mean()),
         "the L1 penalty is on the codes z, not on the reconstruction": combo(sq.sum(-1).mean(), x_hat.abs().sum(-1).mean()),
-        "the L1 term is summed over latents (and averaged over the batch)": combo(sq.sum(-1).mean(), z.mean()),
-        "weight the L1 term by l1_coeff": torch.stack([sq.sum(-1).mean() + z.sum(-1).mean(), sq.sum(-1).mean(), z.sum(-1).mean()]),
+        "the L1 term is summed over latents (and averaged over the batch)": combo(sq.sum(-1).mean(), weighted.mean()),
+        "weight the L1 term by l1_coeff": torch.stack([sq.sum(-1).mean() + weighted.sum(-1).mean(), sq.sum(-1).mean(),
+                                                      weighted.sum(-1).mean()]),
     })
 
 
+def _sae_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The judge's own SAE forward pass with ``params``: (x_hat [n, d_in], z [n, d_sae]) for x [n, d_in]."""
+    z = F.relu((x - params["b_dec"]) @ params["W_enc"] + params["b_enc"])
+    return z @ params["W_dec"] + params["b_dec"], z
+
+
 @recorded
-def projected_gradient(ref, params: dict[str, torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
-    """The reference's ``remove_parallel_gradient`` on an SAE with ``params`` and W_dec's gradient
-    ``grad``: the projected gradient [d_sae, d_in]."""
+def folded(ref, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The reference's ``fold_decoder_norms`` applied to an SAE with ``params``: the folded parameters."""
     sae = ref.SAE(*params["W_enc"].shape)
     sae.load_state_dict(params)
-    sae.W_dec.grad = grad.clone()
-    ref.remove_parallel_gradient(sae)
-    return sae.W_dec.grad
+    ref.fold_decoder_norms(sae)
+    return {k: v.detach().clone() for k, v in sae.state_dict().items()}
 
 
 @graded(points=2)
-def test_decoder_constraint(sub, ref):
+def test_fold_decoder_norms(sub, ref):
     student, reference = _paired_saes(sub, ref)
     torch.manual_seed(4)
-    tools = box_module(sub, "gradebox.standins")
-    W_dec = F.normalize(torch.randn(48, 16), dim=-1)
-    params = {**reference.state_dict(), "W_dec": W_dec}
+    params = {k: v.detach() for k, v in reference.state_dict().items()}
+    params = {**params, "W_dec": params["W_dec"] * (torch.rand(48, 1) * 3 + 0.05), "b_enc": params["b_enc"] + 0.1}
     student.load_state_dict(params)
-    grad = torch.randn(48, 16)
-    tools.set_grads(student, {"W_dec": grad})
-    sub.remove_parallel_gradient(student)
-    g, g_ref = tensor(tools.grads(student).get("W_dec"), "W_dec.grad"), projected_gradient(ref, params, grad)
-    parallel = (g * W_dec).sum(-1).abs().max()
-    assert close(g, g_ref), diagnose(g, g_ref, "the projected decoder gradient", {
-        "project each row (the dot product is over d_in), not each column":
-            grad - (grad * W_dec).sum(0, keepdim=True) * W_dec,
-    }) + f" (largest remaining parallel component: {parallel:.3g})"
-    scaled = W_dec * (torch.rand(48, 1) * 3 + 0.1)
-    directions = F.normalize(scaled, dim=-1)
-    student.load_state_dict({**params, "W_dec": scaled})
-    sub.normalize_decoder(student)
-    W = state(student, "SAE")["W_dec"]
-    assert torch.allclose(W.norm(dim=-1), torch.ones(48), atol=1e-5), (
-        "decoder not normalised: every row of W_dec must have unit norm after normalize_decoder")
-    assert torch.allclose(W, directions, atol=1e-5), "normalize_decoder must keep each row's direction"
+    sub.fold_decoder_norms(student)
+    got, want = state(student, "SAE", set(params)), folded(ref, params)
+    x = torch.randn(64, 16) * 3
+    x_hat_before, z_before = _sae_forward(params, x)
+    x_hat_after, z_after = _sae_forward(got, x)
+    norms = got["W_dec"].norm(dim=-1)
+    assert torch.allclose(norms, torch.ones(48), atol=1e-5), (
+        f"after fold_decoder_norms every decoder row must have unit norm; got norms {norms.min():.3g}-{norms.max():.3g}")
+    assert close(x_hat_after, x_hat_before), diagnose(x_hat_after, x_hat_before, "the reconstruction after folding", {}) + (
+        " (folding must not change the reconstruction: multiply W_enc's column i and b_enc[i] by the norm n_i that "
+        "you divide W_dec's row i by)")
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        assert close(got[name], want[name]), diagnose(got[name], want[name], f"{name} after folding", {})
+    n = params["W_dec"].norm(dim=-1)
+    assert close(z_after, z_before * n), "after folding, code i must be n_i times the code before"
 
 
 @graded(points=2)
@@ -176,6 +186,32 @@ def test_schedules(sub, ref):
 # --------------------------------------------------------------------------------------------------
 # 4. Training
 # --------------------------------------------------------------------------------------------------
+
+@recorded
+def reference_trained(ref, params: dict[str, torch.Tensor], x: torch.Tensor, cfg: dict) -> dict[str, torch.Tensor]:
+    """The parameters of an SAE started at ``params`` after the reference's ``train_sae`` on ``x``."""
+    sae = ref.SAE(*params["W_enc"].shape)
+    sae.load_state_dict(params)
+    ref.train_sae(sae, x, ref.TrainConfig(**cfg), progress=False)
+    return {k: v.detach().clone() for k, v in sae.state_dict().items()}
+
+
+@graded(points=2)
+def test_training_steps_match_reference(sub, ref):
+    student, reference = _paired_saes(sub, ref)
+    params = {k: v.detach() for k, v in reference.state_dict().items()}
+    torch.manual_seed(7)
+    x = torch.randn(96, 16) * 2 + 0.5
+    # 6 steps: L1 warm-up over the first 3, LR decay over the last 3, gradients clipped (their norm is about 5)
+    cfg = {"d_sae": 48, "l1_coeff": 0.05, "lr": 1e-2, "batch_size": 32, "epochs": 2, "max_grad_norm": 1.0,
+           "l1_warmup_frac": 0.5, "lr_decay_frac": 0.5, "seed": 0, "log_every": 1}
+    sub.train_sae(student, x, sub.TrainConfig(**cfg), progress=False)
+    got, want = state(student, "SAE", set(params)), reference_trained(ref, params, x, cfg)
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        assert close(got[name], want[name]), diagnose(got[name], want[name], f"{name} after 6 training steps", {}) + (
+            ": every step must set the learning rate and λ from the schedules, use the loss with the decoder norms, "
+            "zero the old gradients, back-propagate, clip the gradient norm to cfg.max_grad_norm and step, in that order")
+
 
 def train_in_submission(sub, ref, x: torch.Tensor, cfg) -> torch.nn.Module:
     """Train the student's SAE with the student's loop on ``x`` (seeded); return its parameters
@@ -197,11 +233,10 @@ def test_training_recovers_synthetic_features(sub, ref):
     assert recovered >= tol.SYNTHETIC_RECOVERED, (
         f"your loop recovers {recovered:.0%} of 256 known directions (cosine > {tol.SYNTHETIC_COSINE}); the reference "
         f"recovers > 99%. Final L0 {l0:.1f} (true 4), decoder row norms {norms.min():.2f}-{norms.max():.2f}: "
-        "check the schedules, the decoder constraint (remove_parallel_gradient before the step, normalize_decoder after) "
-        "and optimizer.zero_grad()")
+        "check the schedules, the loss (L1 weighted by the decoder rows' norms), gradient clipping and optimizer.zero_grad()")
     assert (norms - 1).abs().max() < 1e-3, (
-        f"after training, decoder rows have norms {norms.min():.3f}-{norms.max():.3f}: the loop must keep them at unit norm "
-        "(call remove_parallel_gradient before optimizer.step() and normalize_decoder after it)")
+        f"after training, decoder rows have norms {norms.min():.3f}-{norms.max():.3f}: train_sae must end by folding "
+        "them (fold_decoder_norms)")
 
 
 def _real_activations(ref):

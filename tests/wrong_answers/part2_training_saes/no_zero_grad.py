@@ -1,4 +1,4 @@
-# targets: test_training_recovers_synthetic_features test_training_on_real_activations_matches_reference
+# targets: test_training_steps_match_reference
 def train_sae(sae, acts, cfg, progress=True):
     torch.manual_seed(cfg.seed)
     with torch.no_grad():
@@ -13,10 +13,10 @@ def train_sae(sae, acts, cfg, progress=True):
             step = epoch * steps_per_epoch + i
             x = acts[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
             x_hat, z = sae(x)
-            loss, mse, l1 = sae_loss(x, x_hat, z, l1_coefficient(step, total_steps, cfg.l1_coeff))
+            loss, mse, l1 = sae_loss(x, x_hat, z, sae.W_dec.norm(dim=-1), l1_coefficient(step, total_steps, cfg.l1_coeff))
             loss.backward()
-            remove_parallel_gradient(sae)
+            nn.utils.clip_grad_norm_(sae.parameters(), cfg.max_grad_norm)
             optimizer.step()
-            normalize_decoder(sae)
             history["l0"].append(l0_norm(z))
+    fold_decoder_norms(sae)
     return dict(history)
