@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness bench clean
+.PHONY: setup build check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness reference-sae bench bench-saelens clean
 
 setup: $(VENV)/.installed
 
@@ -53,8 +53,15 @@ nbgrader-roundtrip: setup  ## stock nbgrader on every part: reference and untouc
 robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
 	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider
 
-bench: setup  ## speed targets as ratios against baselines measured in the same run
+reference-sae: setup  ## train (once, deterministically) and cache the reference SAE that Parts 3-7 stand on
+	$(PY) -m grader.reference_sae
+
+bench: setup  ## speed targets as ratios against baselines measured in the same run, then the SAE trainer against SAELens
 	$(PY) bench/run.py
+	$(MAKE) bench-saelens
+
+bench-saelens: setup  ## Part 2's trainer against SAELens at equal budget and L0 (separate sae-lens environment): bench/README.md
+	$(PY) bench/compare_saelens.py
 
 clean:
 	rm -rf build outputs grades

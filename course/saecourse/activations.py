@@ -151,6 +151,19 @@ def collect_activations(
     return ActivationStore(acts, doc_ids, positions, context_pos, tokens, metadata)
 
 
+def cache_path(model_name: str | None, layer: int | None, split: str, n_tokens: int, ctx_len: int = 128,
+               drop_first_positions: int = DROP_FIRST_POSITIONS) -> Path:
+    """Where ``cached_activations`` keeps these activations (the arguments mean the same)."""
+    name = models.resolve_model_name(model_name)
+    layer = models.default_layer(name) if layer is None else layer
+    key = "_".join([
+        re.sub(r"[^A-Za-z0-9.-]+", "-", name).strip("-"),
+        f"L{layer}", split, corpus.documents_hash(corpus.get_split(split)), f"ctx{ctx_len}",
+        f"drop{drop_first_positions}", f"n{n_tokens}",
+    ])
+    return models.cache_dir() / "activations" / f"{key}.safetensors"
+
+
 def cached_activations(
     model_name: str | None = None,
     layer: int | None = None,
@@ -171,20 +184,14 @@ def cached_activations(
     Collecting 100k SmolLM2 tokens at layer 15 took about 2.5 minutes on one CPU thread here
     (about 700 tokens/s; about 1200 with two threads).
     """
-    name = models.resolve_model_name(model_name)
-    layer = models.default_layer(name) if layer is None else layer
-    docs = corpus.get_split(split)
-    key = "_".join([
-        re.sub(r"[^A-Za-z0-9.-]+", "-", name).strip("-"),
-        f"L{layer}", split, corpus.documents_hash(docs), f"ctx{ctx_len}",
-        f"drop{drop_first_positions}", f"n{n_tokens}",
-    ])
-    path = models.cache_dir() / "activations" / f"{key}.safetensors"
+    path = cache_path(model_name, layer, split, n_tokens, ctx_len, drop_first_positions)
     if path.exists():
         return ActivationStore.load(path)
 
+    name = models.resolve_model_name(model_name)
     model, tokenizer = models.load_model(name)
-    contexts = corpus.make_contexts(docs, tokenizer, ctx_len)
+    contexts = corpus.make_contexts(corpus.get_split(split), tokenizer, ctx_len)
+    layer = models.default_layer(name) if layer is None else layer
     store = collect_activations(model, tokenizer, contexts, layer, batch_size=batch_size,
                                 max_tokens=n_tokens, drop_first_positions=drop_first_positions,
                                 progress=progress)
