@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import framework
+from grader import framework, sandbox
 from grader.checks import seed
 from grader.loader import definition_sources, read_cells
 from grader.remote import Box, BoxLimits, SubmissionError
@@ -43,7 +43,7 @@ class Grading:
         self.part = config.getoption("grade_part")
         self.limits = BoxLimits(memory_gb=config.getoption("memory_gb"), threads=config.getoption("threads"),
                                 load_seconds=config.getoption("load_timeout"),
-                                confined=not config.getoption("unsafe_no_sandbox"))
+                                confined=not config.getoption("unsafe_no_sandbox"), hidden=tuple(sandbox.hidden_for(self.part)))
         self.test_cap = config.getoption("test_timeout")
         self.box: Box | None = None
         self.pending: dict[str, dict] = {}

@@ -57,6 +57,7 @@ class BoxLimits:
     load_seconds: float = 300.0  # for the notebook's definition cells
     threads: int = 1
     confined: bool = True  # False only with --unsafe-no-sandbox
+    hidden: tuple[Path, ...] = ()  # helper files the submission may not see (sandbox.hidden_for)
 
 
 class Remote:
@@ -158,7 +159,7 @@ class Box(Connection):
 
     def _command(self) -> list[str]:
         server = [sys.executable, "-m", "gradebox.server"]
-        return (sandbox.bwrap_argv(self.scratch) if self.limits.confined else []) + server
+        return (sandbox.bwrap_argv(self.scratch, list(self.limits.hidden)) if self.limits.confined else []) + server
 
     def _environment(self) -> dict[str, str]:
         from saecourse.utils import cache_dir

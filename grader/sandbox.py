@@ -16,6 +16,7 @@ distributions) and works as root (CI).
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
 import shutil
@@ -60,6 +61,33 @@ def readable_paths() -> list[Path]:
     return sorted(p for p in paths if p.exists())
 
 
+def hidden_for(part: str | None) -> list[Path]:
+    """Helper modules (and their compiled copies) that the submission's process must not see while
+    ``part`` is graded: those whose ``REVEALS`` names that part or a later one (e.g. the reference
+    SAE's forward pass, which is Part 2's exercise)."""
+    from grader.framework import parts
+
+    if part is None:
+        return []
+    order = parts()
+    hidden = []
+    for helper in HELPER_PACKAGES:
+        for module in sorted(helper.glob("*.py")):
+            reveals = _reveals(module)
+            if reveals in order and order.index(part) <= order.index(reveals):
+                hidden += [module, *sorted((helper / "__pycache__").glob(f"{module.stem}.*.pyc"))]
+    return hidden
+
+
+def _reveals(module: Path) -> str | None:
+    """The module's top-level ``REVEALS = "<part>"``, read without importing it."""
+    for node in ast.parse(module.read_text()).body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "REVEALS" for t in node.targets)
+                and isinstance(node.value, ast.Constant)):
+            return node.value.value
+    return None
+
+
 def _bind(path: str | Path) -> list[str]:
     path = str(path)
     if os.path.islink(path):
@@ -67,9 +95,9 @@ def _bind(path: str | Path) -> list[str]:
     return ["--ro-bind", path, path] if os.path.exists(path) else []
 
 
-def bwrap_argv(scratch: Path) -> list[str]:
+def bwrap_argv(scratch: Path, hidden: list[Path] = ()) -> list[str]:
     """The ``bwrap`` command prefix that confines a process to ``scratch`` (read-write) and the
-    read-only paths above."""
+    read-only paths above, with each of ``hidden`` replaced by an empty file."""
     argv = [bwrap_binary() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
             "--cap-drop", "ALL", "--hostname", "submission"]
     for path in SYSTEM_DIRS:
@@ -79,6 +107,8 @@ def bwrap_argv(scratch: Path) -> list[str]:
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in readable_paths():
         argv += _bind(path)
+    for path in hidden:
+        argv += ["--ro-bind", "/dev/null", str(path)]
     argv += ["--bind", str(scratch), str(scratch), "--remount-ro", "/tmp", "--remount-ro", "/",
              "--chdir", str(scratch)]
     return argv + ["--"]

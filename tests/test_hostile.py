@@ -100,6 +100,29 @@ def test_stolen_part2_answers_score_zero(tmp_path):
     assert not any(r["score"] for r in results.values()), results
 
 
+def test_helper_that_reveals_part2_is_hidden_while_grading_it(tmp_path):
+    """saecourse.saes holds an SAE forward pass (for Parts 3-7): grading Part 2, it is an empty file,
+    source and compiled copy alike."""
+    import saecourse.saes  # noqa: F401 - leaves a compiled copy in __pycache__, which must be hidden too
+
+    code = (
+        "import importlib.util, marshal, pathlib, saecourse\n"
+        "folder = pathlib.Path(saecourse.__file__).parent\n"
+        "copies = [p.read_bytes() for p in [folder / 'saes.py', *(folder / '__pycache__').glob('saes.*.pyc')]]\n"
+        "if any(copies):\n"
+        "    from saecourse.saes import SAE as _Revealed\n"
+        "    class SAE(nn.Module):  # the student's own __init__, the revealed forward pass\n"
+        "        def __init__(self, d_in, d_sae, init_norm=0.1):\n"
+        "            super().__init__()\n"
+        "            W = init_norm * F.normalize(torch.randn(d_sae, d_in), dim=-1)\n"
+        "            self.W_dec, self.W_enc = nn.Parameter(W), nn.Parameter(W.T.clone())\n"
+        "            self.b_enc, self.b_dec = nn.Parameter(torch.zeros(d_sae)), nn.Parameter(torch.zeros(d_in))\n"
+        "        encode, decode, forward = _Revealed.encode, _Revealed.decode, _Revealed.forward\n"
+    )
+    results = grade(tmp_path, P2, code, ["test_sae_forward"], source="student")
+    assert results["test_sae_forward"]["score"] == 0, results["test_sae_forward"]["output"][:600]
+
+
 def test_submission_cannot_see_the_judges_files(tmp_path):
     code = (
         "import os, pathlib\n"
