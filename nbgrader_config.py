@@ -53,4 +53,4 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 # the judge's grace (Part 2's training cell: 180 + 600 + 2 x 120 = 1020 s, a gate in
 # tests/test_nbgrader.py), or nbgrader would fail work the grader passes; the round trip
 # measures the slowest cell of the reference at under 20 s. At smoke size no demo cell comes near.
-c.Execute.timeout = 1200
+c.Execute.timeout = 1500

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from gradebox import wire
-from grader import answers, replay
+from grader import answers, replay, sandbox
 from grader.archive import write_zip
 from grader.framework import REPO, parts, tests_file
 
@@ -100,6 +100,19 @@ def visible_key_bytes(part: str) -> bytes:
     return path.read_bytes()
 
 
+def revealing(ignore):
+    """``ignore`` for copytree, plus every helper module that reveals a released part's exercises
+    (``REVEALS``, e.g. the reference SAE's forward pass is Part 2's): a release that holds that
+    part's notebook must not hold its answer."""
+    released = set(parts())
+
+    def names(folder: str, entries: list[str]) -> set[str]:
+        hidden = {e for e in entries if e.endswith(".py") and sandbox.reveals(Path(folder) / e) in released}
+        return set(ignore(folder, entries)) | hidden
+
+    return names
+
+
 def build_release(out: Path) -> Path:
     """Write the student release into ``out`` (replaced) and ``out.zip``; return the zip."""
     shutil.rmtree(out, ignore_errors=True)
@@ -108,7 +121,7 @@ def build_release(out: Path) -> Path:
         for suffix in (".ipynb", ".py"):
             shutil.copy2(REPO / "student" / f"{part}{suffix}", out / f"{part}{suffix}")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=ignore)
+    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=revealing(ignore))
     shutil.copytree(REPO / "gradebox", out / "gradebox", ignore=ignore)
     judge = out / "grader"
     (judge / "parts").mkdir(parents=True)

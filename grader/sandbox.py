@@ -73,13 +73,13 @@ def hidden_for(part: str | None) -> list[Path]:
     hidden = []
     for helper in HELPER_PACKAGES:
         for module in sorted(helper.glob("*.py")):
-            reveals = _reveals(module)
-            if reveals in order and order.index(part) <= order.index(reveals):
+            revealed = reveals(module)
+            if revealed in order and order.index(part) <= order.index(revealed):
                 hidden += [module, *sorted((helper / "__pycache__").glob(f"{module.stem}.*.pyc"))]
     return hidden
 
 
-def _reveals(module: Path) -> str | None:
+def reveals(module: Path) -> str | None:
     """The module's top-level ``REVEALS = "<part>"``, read without importing it."""
     for node in ast.parse(module.read_text()).body:
         if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "REVEALS" for t in node.targets)

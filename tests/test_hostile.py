@@ -204,7 +204,7 @@ class Liar(torch.Tensor):
         return True
 def median_norm_by_position(acts, context_pos, ctx_len):
     return torch.empty(10**11)
-def sae_loss(x, x_hat, z, l1_coeff):
+def sae_loss(x, x_hat, z, decoder_norms, l1_coeff):
     print("x" * 10**8)
     raise ValueError("boom")
 def l0_norm(z):
