@@ -17,7 +17,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
