@@ -36,6 +36,36 @@ class InstanceMap(nn.Module):
         return torch.sigmoid(torch.einsum("bif,ifg->big", x, self.M) + self.c)
 
 
+class RowLimit(nn.Module):
+    """Wraps an SAE (or anything with ``encode``) and refuses to encode more than ``max_rows`` rows
+    at once: how a test checks that code streams a big store in chunks. Other attributes
+    (``W_dec``, ``d_sae``, ...) are the wrapped module's."""
+
+    def __init__(self, inner: nn.Module, max_rows: int):
+        super().__init__()
+        self.inner, self.max_rows = inner, max_rows
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.inner, name)
+
+    def _check(self, x: Tensor) -> None:
+        rows = x.reshape(-1, x.shape[-1]).shape[0]
+        if rows > self.max_rows:
+            raise MemoryError(f"the SAE was asked to encode {rows} rows at once; stream the store in chunks of at "
+                              f"most chunk_size = {self.max_rows} rows, so that all the codes are never in memory together")
+
+    def encode(self, x: Tensor) -> Tensor:
+        self._check(x)
+        return self.inner.encode(x)
+
+    def forward(self, x: Tensor):
+        self._check(x)
+        return self.inner(x)
+
+
 def set_grads(module: nn.Module, grads: dict[str, Tensor]) -> None:
     """Give the named parameters of ``module`` these ``.grad`` values."""
     params = dict(module.named_parameters())

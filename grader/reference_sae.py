@@ -40,7 +40,7 @@ def train(acts: torch.Tensor, train_config: dict, threads: int) -> torch.nn.Modu
 def build(model_name: str | None, layer: int | None, folder: Path) -> Path:
     """Train the reference SAE for ``model_name`` at ``layer`` and write it to ``folder`` (atomically:
     a half-written folder never appears under its final name)."""
-    spec = saes.REFERENCE
+    spec = saes.reference_spec()
     name = models.resolve_model_name(model_name)
     layer = models.default_layer(name) if layer is None else layer
     store = activations.cached_activations(name, layer, "train", n_tokens=spec["n_tokens"], ctx_len=spec["ctx_len"],

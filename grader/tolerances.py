@@ -57,3 +57,10 @@ REAL_TOKENS = 10_000
 REAL_EVAL_TOKENS = 5_000    # the judge measures L0 and EV on these (on all of them: within 1.5%, 2x the time)
 REAL_L0_RTOL = 0.25         # the student's L0 within 25% of the reference's, trained the same way
 REAL_EV_DROP = 0.05         # and explained variance at most 0.05 below it
+
+# --- Part 3: scoring explanations ---------------------------------------------------------------
+# A latent that fires (at 1-1.2) exactly on 3 of 50 token ids, scored against the binary prediction
+# of those 3 ids over 40 windows of 31 tokens: the reference's Pearson is 0.99; an unrelated set of
+# 3 ids scores about -0.07 there (its tokens never fire, so a small negative correlation).
+PERFECT_PEARSON = 0.9
+RANDOM_PEARSON = 0.15

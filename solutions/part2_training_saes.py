@@ -672,7 +672,7 @@ check("test_save_load_saelens_format")
 
 # %% tags=["demo"]
 # a smoke run saves beside the real SAE, never over it
-SAE_FOLDER = models.cache_dir() / "saes" / f"{MODEL}_L{LAYER}_{CONFIG.d_sae}{sized('', '_smoke')}"
+SAE_FOLDER = saelens.course_folder(MODEL, LAYER, CONFIG.d_sae)  # Parts 3-7 look for it there
 metadata = {
     "model_name": MODEL, "hook_name": f"blocks.{LAYER}.hook_resid_post", "hook_layer": LAYER, "context_size": 128,
     "prepend_bos": False, "exclude_first_positions": DROP_FIRST, "dataset_path": "saecourse corpus (train split)",

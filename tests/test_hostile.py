@@ -20,7 +20,7 @@ from grader.framework import REPO
 from grader.run import Limits, grade_part
 from tests.conftest import make_submission
 
-P1, P2 = "part1_toy_superposition", "part2_training_saes"
+P1, P2, P3 = "part1_toy_superposition", "part2_training_saes", "part3_interpreting_features"
 QUICK = Limits(test_seconds=20, load_seconds=60)
 
 
@@ -94,10 +94,14 @@ def test_stolen_answers_score_zero(tmp_path, route):
     assert set(results) == set(THEFT_TESTS) and not scored, f"theft by {route} earned points: {scored}"
 
 
-def test_stolen_part2_answers_score_zero(tmp_path):
-    code = THEFT["read_course_from_disk"].replace("part1_toy_superposition", P2)
-    results = grade(tmp_path, P2, code, ["test_sae_forward", "test_sae_loss", "test_l0_norm"], source="student")
-    assert not any(r["score"] for r in results.values()), results
+@pytest.mark.parametrize("part,tests", [
+    (P2, ["test_sae_forward", "test_sae_loss", "test_l0_norm"]),
+    (P3, ["test_top_activations", "test_example_window", "test_explain_tokens", "test_score_explanation"]),
+])
+def test_stolen_answers_of_later_parts_score_zero(tmp_path, part, tests):
+    code = THEFT["read_course_from_disk"].replace("part1_toy_superposition", part)
+    results = grade(tmp_path, part, code, tests, source="student")
+    assert set(tests) <= set(results) and not any(r["score"] for r in results.values()), results
 
 
 def test_helper_that_reveals_part2_is_hidden_while_grading_it(tmp_path):

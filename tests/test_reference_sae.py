@@ -9,7 +9,7 @@ import torch
 
 from grader.framework import reference
 from grader.reference_sae import train
-from saecourse import activations, saes
+from saecourse import activations, saelens, saes
 
 SMALL = {"d_sae": 256, "l1_coeff": 9.0, "lr": 1e-3, "batch_size": 256, "epochs": 1, "max_grad_norm": 1.0,
          "l1_warmup_frac": 0.05, "lr_decay_frac": 0.2, "seed": 0, "log_every": 25}
@@ -51,3 +51,21 @@ def test_reference_key_names_model_layer_and_config(monkeypatch):
     assert key.startswith("smollm2_L15_")
     monkeypatch.setitem(saes.REFERENCE, "train_config", {**saes.REFERENCE["train_config"], "l1_coeff": 10.0})
     assert saes.reference_key() != key, "a different configuration must give a different cache folder"
+
+
+def test_smoke_size_has_its_own_small_reference(monkeypatch):
+    full = saes.reference_key()
+    monkeypatch.setenv("SAECOURSE_SIZE", "smoke")
+    assert saes.reference_spec() is saes.SMOKE_REFERENCE and saes.reference_key() != full
+
+
+def test_notebooks_use_the_students_part2_sae_when_there(tmp_path, monkeypatch):
+    ref = reference("part2_training_saes")
+    own = train(small_store()[:512], {**SMALL, "d_sae": 2304, "epochs": 1}, threads=1)
+    monkeypatch.setenv("SAECOURSE_CACHE", str(tmp_path))  # an empty cache: no Part 2 SAE yet
+    monkeypatch.setattr(saes, "reference_sae", lambda *a, **k: "the reference")
+    sae, which = saes.course_or_reference("smollm2", 15)
+    assert sae == "the reference" and "reference SAE" in which
+    ref.save_sae(own, saelens.course_folder("smollm2", 15, 2304), {"model_name": "smollm2"})
+    sae, which = saes.course_or_reference("smollm2", 15)
+    assert isinstance(sae, saes.SAE) and torch.equal(sae.W_dec, own.W_dec.detach()) and "your Part 2 SAE" in which

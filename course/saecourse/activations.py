@@ -95,6 +95,27 @@ class ActivationStore:
             yield self.acts[order[start : start + batch_size]]
 
 
+def context_windows(store: ActivationStore, width: int) -> torch.Tensor:
+    """Non-overlapping windows of ``width`` consecutive tokens, each inside one context: [n_windows, width]
+    row indices into ``store``.
+
+    A context's rows are consecutive in a store (its first ``drop_first_positions`` tokens are not
+    there); a new context starts wherever the document or the context's start changes. Each
+    context gives ``n_rows // width`` windows, aligned at its first stored row; the rest is left out.
+    """
+    n = len(store)
+    start = store.positions - store.context_pos  # position of the context's first token in its document
+    new = torch.ones(n, dtype=torch.bool)
+    new[1:] = (store.doc_ids[1:] != store.doc_ids[:-1]) | (start[1:] != start[:-1])
+    run = new.cumsum(0) - 1  # [n] which context each row belongs to
+    first = torch.nonzero(new).squeeze(1)  # [n_contexts] the first row of each context
+    length = torch.diff(first, append=torch.tensor([n]))  # [n_contexts]
+    offset = torch.arange(n) - first[run]
+    full = offset // width < length[run] // width
+    window_starts = torch.nonzero(full & (offset % width == 0)).squeeze(1)
+    return window_starts[:, None] + torch.arange(width)
+
+
 def collect_activations(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,

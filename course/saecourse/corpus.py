@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import configparser
+import functools
 import hashlib
 import importlib.util
 import json
@@ -278,6 +279,25 @@ def _shuffled(contexts: Contexts, seed: int) -> Contexts:
 def token_strs(tokenizer: PreTrainedTokenizerBase, ids: list[int] | torch.Tensor) -> list[str]:
     """Each token id decoded on its own, e.g. [15496, 995] -> ["Hello", " world"]."""
     return [tokenizer.decode([int(i)]) for i in ids]
+
+
+@functools.lru_cache(maxsize=1)
+def _documents() -> tuple[Document, ...]:
+    return tuple(load_documents())
+
+
+@functools.lru_cache(maxsize=64)
+def _document_tokens(tokenizer_key: tuple, tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Tensor:
+    return torch.tensor(tokenize_document(tokenizer, _documents()[doc_id].text), dtype=torch.long)
+
+
+def document_tokens(tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Tensor:
+    """[n_tokens] ids of document ``doc_id``, tokenised exactly as ``make_contexts`` does, so that
+    an activation row's provenance indexes it:
+    ``document_tokens(tokenizer, store.doc_ids[r])[store.positions[r]] == store.tokens[r]``.
+    The last 64 documents asked for are kept in memory."""
+    key = (type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer))
+    return _document_tokens(key, tokenizer, int(doc_id))
 
 
 def decode_context(

@@ -46,6 +46,8 @@ BLOCK_PATHS = (
     "transformer.h",  # GPT-2
     "gpt_neox.layers",  # GPT-NeoX, Pythia
 )
+# Where each architecture keeps the norm applied to the residual stream before the unembedding.
+FINAL_NORM_PATHS = ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm")
 
 
 def resolve_model_name(name: str | None = None) -> str:
@@ -215,6 +217,21 @@ def get_blocks(model: nn.Module) -> nn.ModuleList:
         f"Cannot find the transformer blocks of {type(model).__name__}: tried {tried}. "
         "Add the attribute path of its nn.ModuleList of blocks to BLOCK_PATHS in saecourse/models.py."
     )
+
+
+def final_norm(model: nn.Module) -> nn.Module:
+    """The norm between the last block and the unembedding (RMSNorm in Llama, LayerNorm in GPT-2)."""
+    for path in FINAL_NORM_PATHS:
+        try:
+            return operator.attrgetter(path)(model)
+        except AttributeError:
+            continue
+    raise AttributeError(f"Cannot find the final norm of {type(model).__name__}: add its path to FINAL_NORM_PATHS.")
+
+
+def unembedding(model: PreTrainedModel) -> torch.Tensor:
+    """W_U: [vocab, d_model], the matrix that turns the final normed residual into logits."""
+    return model.get_output_embeddings().weight
 
 
 def n_layers(model: nn.Module) -> int:

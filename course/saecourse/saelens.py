@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .utils import cache_dir, is_smoke
+
 WEIGHTS = "sae_weights.safetensors"
 CONFIG = "cfg.json"
 TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
@@ -35,3 +37,9 @@ def read_folder(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not (folder / WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder} has no {WEIGHTS}: train and save an SAE first (Part 2)")
     return load_file(folder / WEIGHTS), json.loads((folder / CONFIG).read_text())
+
+
+def course_folder(model_name: str, layer: int, d_sae: int) -> Path:
+    """Where Part 2's notebook saves the SAE it trains (the smoke-size run gets its own folder), and
+    where later parts look for it."""
+    return cache_dir() / "saes" / f"{model_name}_L{layer}_{d_sae}{'_smoke' if is_smoke() else ''}"

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import corpus, models, saelens
-from .utils import cache_dir
+from .utils import cache_dir, is_smoke
 
 REVEALS = "part2_training_saes"  # graded parts up to this one must not see this module
 
@@ -31,7 +31,14 @@ REFERENCE = {
     "train_config": {"d_sae": 2304, "l1_coeff": 7.3, "lr": 2e-3, "batch_size": 1024, "epochs": 8, "max_grad_norm": 1.0,
                      "l1_warmup_frac": 0.05, "lr_decay_frac": 0.2, "seed": 0, "log_every": 25},
 }
+# At smoke size (SAECOURSE_SIZE=smoke) the same recipe on Part 2's smoke-size store, a few steps: seconds, not minutes
+SMOKE_REFERENCE = {**REFERENCE, "n_tokens": 4_000, "train_config": {**REFERENCE["train_config"], "epochs": 2}}
 RELEASE_FOLDER = Path(__file__).parent / "assets" / "reference_sae"  # only in the student release
+
+
+def reference_spec() -> dict:
+    """The reference run for this run size: ``REFERENCE``, or ``SMOKE_REFERENCE`` at smoke size."""
+    return SMOKE_REFERENCE if is_smoke() else REFERENCE
 
 
 class SAE(nn.Module):
@@ -77,7 +84,7 @@ def reference_key(model_name: str | None = None, layer: int | None = None) -> st
     name = models.resolve_model_name(model_name)
     layer = models.default_layer(name) if layer is None else layer
     what = json.dumps({"model": name, "layer": layer, "corpus": corpus.documents_hash(corpus.get_split("train")),
-                       **REFERENCE}, sort_keys=True)
+                       **reference_spec()}, sort_keys=True)
     return f"{name}_L{layer}_{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 
 
@@ -92,7 +99,7 @@ def reference_sae(model_name: str | None = None, layer: int | None = None) -> SA
     two cores) when the course repository is here."""
     folder = reference_folder(model_name, layer)
     if not folder.is_dir():
-        if RELEASE_FOLDER.is_dir() and model_name is None and layer is None:
+        if RELEASE_FOLDER.is_dir() and model_name is None and layer is None and not is_smoke():
             return load(RELEASE_FOLDER)
         try:
             from grader.reference_sae import build
@@ -103,4 +110,13 @@ def reference_sae(model_name: str | None = None, layer: int | None = None) -> SA
             ) from None
         build(model_name, layer, folder)
     return load(folder)
+
+
+def course_or_reference(model_name: str, layer: int, d_sae: int = REFERENCE["train_config"]["d_sae"]) -> tuple[SAE, str]:
+    """The SAE you trained in Part 2 (``saelens.course_folder``) if it is there, else the reference
+    SAE; and a sentence saying which one it is."""
+    own = saelens.course_folder(model_name, layer, d_sae)
+    if (own / saelens.WEIGHTS).is_file():
+        return load(own), f"your Part 2 SAE from {own}"
+    return reference_sae(model_name, layer), f"the reference SAE ({reference_folder(model_name, layer)}): no Part 2 SAE at {own}"
 

@@ -1,0 +1,10 @@
+# targets: test_explain_tokens
+# Ties in mass are broken by the larger id first (a descending sort of the ids' order).
+def explain_tokens(token_ids, acts, max_size=8, coverage=0.8):
+    ids, inverse = token_ids.flatten().unique(return_inverse=True)
+    mass = torch.zeros(len(ids)).index_add_(0, inverse, acts.flatten().nan_to_num(0).clamp(min=0).float())
+    ranked = torch.sort(mass.flip(0), descending=True, stable=True)
+    order = len(ids) - 1 - ranked.indices
+    needed = int((ranked.values.cumsum(0) < coverage * mass.sum()).sum()) + 1
+    kept = order[: min(needed, max_size)]
+    return {int(ids[i]): 1.0 for i in kept if mass[i] > 0}
