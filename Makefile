@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness reference-sae bench bench-saelens clean
+.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness reference-sae bench bench-saelens clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,17 @@ $(VENV)/.installed: pyproject.toml
 build: setup  ## regenerate solutions/ and student/ from course/
 	$(PY) -m grader.build
 
-check: setup  ## the whole test suite: gates, graders, wrong answers, hostile submissions, release, Gradescope, nbgrader, every notebook at smoke size
+browser: setup  ## headless Chromium for the dashboard test: apt-get installs it if missing and run as root, else the test is skipped
+	@if $(PY) -c 'from saecourse.browser import find_chromium; raise SystemExit(find_chromium() is None)'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+		echo "No Chromium, so tests/test_dashboard_browser.py will be skipped: 'sudo apt-get install chromium'," \
+			"or set SAECOURSE_CHROMIUM to a Chrome/Chromium binary."; \
+	fi
+
+check: setup browser  ## the whole test suite: gates, graders, wrong answers, hostile submissions, release, Gradescope, nbgrader, every notebook at smoke size
 	$(PY) -m pytest tests -q -p no:cacheprovider -n 2 --dist worksteal --durations=15
 
 grade: setup  ## grade one submission folder: make grade SUBMISSION=student
@@ -38,8 +48,8 @@ solutions: setup  ## execute every solution notebook end to end: build/executed,
 smoke: setup  ## every solution notebook at smoke size (SAECOURSE_SIZE=smoke): build/executed-smoke, build/plots-smoke
 	$(PY) -m grader.execute --smoke
 
-release: setup build  ## the student release: build/release/ and build/release.zip (no solutions, no hidden tests)
-	$(PY) -m grader.release --out build/release
+release: setup build  ## the student release: build/release/ and build/release.zip (no solutions, no hidden tests); PARTS=1-2 for the first parts alone
+	$(PY) -m grader.release --out build/release $(if $(PARTS),--parts $(PARTS))
 
 gradescope: setup  ## Gradescope's autograder zip: build/gradescope.zip (setup.sh, run_autograder, the grader)
 	$(PY) -m grader.gradescope --out build/gradescope.zip
