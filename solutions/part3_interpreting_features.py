@@ -347,7 +347,8 @@ def examples_html(latent_values: Tensor, rows: list[int], max_act: float) -> str
     lines = []
     for row in rows:
         ids, acts, center = example_window(store, latent_values, row, corpus.document_tokens(tokenizer, store.doc_ids[row]))
-        spans = highlight_html(corpus.token_strs(tokenizer, ids), acts, center, max_act)
+        shown = [t.replace("\n", "⏎") for t in corpus.token_strs(tokenizer, ids)]  # one line per example
+        spans = highlight_html(shown, acts, center, max_act)
         lines.append(f'<div class="example"><span class="value">{latent_values[row]:.2f}</span>{spans}</div>')
     return "\n".join(lines)
 

@@ -432,7 +432,7 @@ def test_score_explanation(sub, ref):
 
 def _hint(metric: str, value: float, simulated: torch.Tensor, real: torch.Tensor) -> str:
     """A likely mistake behind a wrong score, when one reproduces ``value``."""
-    scored = ~real.isnan()
+    scored = real.isnan().logical_not()
     if metric == "balanced_accuracy":
         known = scored.flatten()
         fires, predicted = real.flatten() > 0, simulated.flatten() > 0
