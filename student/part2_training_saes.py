@@ -562,8 +562,8 @@ save_figure(fig, "part2_feature_density")
 #   one change at a time. A recipe that looks better at its own L0 may only be less sparse.
 # * Taken away one at a time from this recipe, the other ingredients matter little here: without
 #   the L1 warm-up EV is 0.839, without the LR decay 0.834, with an encoder initialised
-#   independently of the decoder 0.838 (all at L0 48). They are cheap insurance, kept because they
-#   matter more in longer runs and at other widths, not because this table needs them.
+#   independently of the decoder 0.838 (all at L0 48). They stay because they cost nothing and are
+#   SAELens's defaults; this run does not need them, and other widths or budgets were not measured.
 #
 # `bench/compare_saelens.py` trains SAELens itself (its `SAETrainer` and `StandardTrainingSAE`, in a
 # separate environment) and this notebook's `train_sae` on the same data with the same budget and
