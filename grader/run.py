@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import answers, sandbox
+from grader import answers, forkserver, sandbox
 from grader.framework import PART_FILE, REPO, GradedTest, parts, graded_tests
 
 LOG_TAIL = 1500  # characters of a dead worker's output quoted in the results
@@ -119,16 +119,10 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
                "--load-timeout", str(limits.load_seconds)]
         cmd += ["--test-timeout", str(limits.test_seconds)] if limits.test_seconds else []
         cmd += (["-k", keyword] if keyword else []) + ([] if limits.confined else ["--unsafe-no-sandbox"])
-        with log.open("w") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp,
-                                    env=env, start_new_session=True)
-            try:
-                proc.wait(timeout=limits.wall_seconds)
-                death = f"the grading process ended with exit code {proc.returncode}"
-            except subprocess.TimeoutExpired:
-                death = f"the part took longer than {limits.wall_seconds:.0f} s and was stopped"
-            finally:
-                _kill_group(proc)
+        log.touch()
+        death = forkserver.judge(cmd[3:], tmp, log, env, limits.wall_seconds) if forkserver.enabled() else None
+        if death is None:  # no judge server here: a new interpreter
+            death = _judge_subprocess(cmd, tmp, log, env, limits.wall_seconds)
         lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         tail = log.read_text(errors="replace")[-LOG_TAIL:]
     reported = {r["name"]: r for r in lines if "name" in r}
@@ -138,6 +132,20 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
     result.tests = [reported.get(t.name) or _failed(t, why) for t in selected]
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _judge_subprocess(cmd: list[str], cwd: str, log: Path, env: dict[str, str], timeout: float) -> str:
+    """Run the judge ``cmd`` as a new process (its own session); return why it ended."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+                                env=env, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+            return f"the grading process ended with exit code {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            return f"the part took longer than {timeout:.0f} s and was stopped"
+        finally:
+            _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
