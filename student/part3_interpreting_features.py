@@ -45,6 +45,7 @@
 # the first time, then cached). Demo cells choose their sizes with `sized(full, smoke)` as before.
 
 # %%
+import functools
 import html
 import math
 from collections import Counter
@@ -202,10 +203,17 @@ pool = firing[freq[firing] < 0.1] if (freq[firing] < 0.1).sum() >= 3 else firing
 shown = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:3]].tolist()  # three at random
 
 
-def codes_of(latent: int) -> Tensor:
-    """One latent's activation at every row of the store: [len(store)] (streamed)."""
-    with torch.no_grad():
-        return torch.cat([sae.encode(chunk)[:, latent] for chunk in store.acts.split(4096)])
+@torch.no_grad()
+def codes_of(encoder: nn.Module, latents: list[int] | Tensor) -> Tensor:
+    """The activations of ``encoder``'s ``latents`` at every row of the store: [len(store), len(latents)]
+    (streamed: only these columns are kept)."""
+    return torch.cat([encoder.encode(chunk)[:, latents] for chunk in store.acts.split(4096)])
+
+
+@functools.lru_cache(maxsize=64)
+def values_of(latent: int) -> Tensor:
+    """One SAE latent's activation at every row of the store: [len(store)], computed once per latent."""
+    return codes_of(sae, [latent])[:, 0]
 
 
 def window_text(latent_values: Tensor, row: int) -> str:
@@ -216,7 +224,7 @@ def window_text(latent_values: Tensor, row: int) -> str:
 
 
 for latent in shown:
-    values = codes_of(latent)
+    values = values_of(latent)
     print(f"latent {latent}: frequency {freq[latent]:.2%}, max {stats['max'][latent]:.2f}")
     for value, row in zip(top_values[latent, :4].tolist(), top_rows[latent, :4].tolist()):
         print(f"   {value:6.2f}  {window_text(values, row)!r}")
@@ -308,7 +316,7 @@ def examples_html(latent_values: Tensor, rows: list[int], max_act: float) -> str
 
 
 def feature_dashboard(latent: int, note: str = "") -> str:
-    values = codes_of(latent)
+    values = values_of(latent)
     peak = stats["max"][latent].item()
     head = (f"<h1>Latent {latent}</h1><p class=\"stats\">fires on <b>{freq[latent]:.3%}</b> of {len(store)} validation "
             f"tokens; mean when firing <b>{stats['mean_when_firing'][latent]:.2f}</b>; max <b>{peak:.2f}</b>. "
@@ -493,7 +501,7 @@ def describe(explanation: dict[int, float]) -> str:
 
 
 for latent in shown:
-    result = interpret(codes_of(latent))
+    result = interpret(values_of(latent))
     print(f"latent {latent}: explanation {describe(result['tokens'])}")
     for name in ("explanation", "random", "lookup"):
         print(f"   {name:11s} pearson {result[name]['pearson']:+.3f}, balanced accuracy {result[name]['balanced_accuracy']:.3f}")
@@ -558,8 +566,7 @@ print(f"{len(live)} SAE latents fire in at least {N_TOP} windows of each half; s
 
 results = {}
 for name, (encoder, latents) in readers.items():
-    with torch.no_grad():
-        codes = torch.cat([encoder.encode(chunk)[:, latents] for chunk in store.acts.split(4096)])  # [n_rows, n]
+    codes = codes_of(encoder, latents)  # [n_rows, n]
     results[name] = [interpret(codes[:, j], seed=j) for j in tqdm(range(codes.shape[1]), desc=name)]
 
 
@@ -573,8 +580,7 @@ for name in results:
           f"{scores(name, 'lookup').median():8.3f} {scores(name, 'explanation', 'balanced_accuracy').median():9.3f}")
 
 frequent = freq.argsort(descending=True)[:5]
-with torch.no_grad():
-    frequent_codes = torch.cat([sae.encode(chunk)[:, frequent] for chunk in store.acts.split(4096)])
+frequent_codes = codes_of(sae, frequent)
 frequent_scores = torch.tensor([interpret(frequent_codes[:, j])["explanation"]["pearson"] for j in range(len(frequent))])
 print(f"\nthe 5 most frequent latents (fire on {freq[frequent].min():.1%}-{freq[frequent].max():.1%} of tokens): "
       f"median held-out Pearson {frequent_scores.median():.3f}")

@@ -287,7 +287,7 @@ def _documents() -> tuple[Document, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _document_tokens(tokenizer_key: tuple, tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Tensor:
+def _document_tokens(tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Tensor:
     return torch.tensor(tokenize_document(tokenizer, _documents()[doc_id].text), dtype=torch.long)
 
 
@@ -295,9 +295,8 @@ def document_tokens(tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Te
     """[n_tokens] ids of document ``doc_id``, tokenised exactly as ``make_contexts`` does, so that
     an activation row's provenance indexes it:
     ``document_tokens(tokenizer, store.doc_ids[r])[store.positions[r]] == store.tokens[r]``.
-    The last 64 documents asked for are kept in memory."""
-    key = (type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer))
-    return _document_tokens(key, tokenizer, int(doc_id))
+    The last 64 (tokenizer, document) pairs asked for are kept in memory."""
+    return _document_tokens(tokenizer, int(doc_id))
 
 
 def decode_context(
