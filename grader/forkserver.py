@@ -129,10 +129,15 @@ def _warm() -> None:
     """Import what every judge needs, once (trusted code only; nothing runs a test)."""
     import pytest  # noqa: F401
     import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401  (imported by the first optimizer any judge builds: 2 s)
+    from transformers import GPT2LMHeadModel, LlamaForCausalLM  # noqa: F401  (3-4 s, for the graders that build models)
 
     import grader.plugin  # noqa: F401
     import grader.worker  # noqa: F401
     from grader.framework import parts, reference, tests_module
+    from saecourse import corpus
+
+    corpus.get_split("train")  # the documents, read once (activation cache keys need them)
 
     for part in parts():
         tests_module(part)

@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a folder", file=sys.stderr)
         return 2
-    limits = Limits(confined=not args.unsafe_no_sandbox)
+    # Side by side, the submission is the unit of work: each grades its parts one at a time (two
+    # submissions x two parts at once put four processes on two cores: 19.4 s per submission of
+    # Parts 1-2 against 16.0 s, measured on 8-20 submissions).
+    limits = Limits(confined=not args.unsafe_no_sandbox, **({"part_jobs": 1} if args.jobs > 1 else {}))
     if limits.confined and (reason := sandbox.unavailable_reason()):
         print(f"error: refusing to grade without confinement: {reason}", file=sys.stderr)
         return 2

@@ -49,12 +49,17 @@ SEED_MODEL_LOSS_RATIO = 2.0
 # --- Part 2: SAE training ---------------------------------------------------------------------
 SYNTHETIC_COSINE = 0.9      # a known direction counts as recovered above this cosine
 SYNTHETIC_RECOVERED = 0.9   # fraction of the 256 known directions; the reference recovers 100% (4 seeds)
-SYNTHETIC_SAMPLES = 50_000  # the reference recovers 100% on 4 seeds from 50k samples (L0 5-7, true 4)
-# The real-data grader trains on this many cached SmolLM2 layer-15 activations (3 epochs, d_sae 2 x d_model,
-# lambda 20). Measured over 3 seeds at 10k: L0 297-299, EV 0.567-0.568; a loop that zeroes the gradients
-# between backward and the step fails both bounds.
-REAL_TOKENS = 10_000
-REAL_EVAL_TOKENS = 5_000    # the judge measures L0 and EV on these (on all of them: within 1.5%, 2x the time)
+# The graded run: 20k samples, 8 epochs at lr 6e-3 (the notebook's SYNTHETIC otherwise). The reference
+# recovers 100% on 4 data and initialisation seeds (L0 6.3-6.4, true 4), as it does from 50k samples
+# and 10 epochs at lr 3e-3 (L0 6.6-6.8) in 2.8 times as long.
+SYNTHETIC_SAMPLES = 20_000
+SYNTHETIC_TRAINING = dict(epochs=8, lr=6e-3)
+# The real-data grader trains on this many cached SmolLM2 layer-15 activations (3 epochs, batch 512,
+# d_sae 2 x d_model, lambda 20) and measures L0 and EV on all of them. Measured over 3 seeds at 5k: L0
+# 381-383, EV 0.522-0.526 (untrained: L0 576, EV 0.02); a loop that zeroes the gradients between
+# backward and the step fails both bounds. (At 10k tokens: L0 292-299, EV 0.566-0.569, twice the time.)
+REAL_TOKENS = 5_000
+REAL_EVAL_TOKENS = 5_000
 REAL_L0_RTOL = 0.25         # the student's L0 within 25% of the reference's, trained the same way
 REAL_EV_DROP = 0.05         # and explained variance at most 0.05 below it
 

@@ -138,6 +138,12 @@ def load_documents() -> list[Document]:
     return [Document(i, source, title, text) for i, (source, title, text) in enumerate(kept)]
 
 
+@functools.lru_cache(maxsize=1)
+def _documents() -> tuple[Document, ...]:
+    """``load_documents()``, read once per process (1.2 s: the cache keys and splits need it often)."""
+    return tuple(load_documents())
+
+
 # ---------------------------------------------------------------------------------------------
 # Train / validation split
 
@@ -172,7 +178,7 @@ def get_split(split: str, val_fraction: float = 0.1) -> list[Document]:
     """The documents of ``split``: "train" or "val" (see ``split_documents``)."""
     if split not in ("train", "val"):
         raise ValueError(f'split must be "train" or "val", got {split!r}.')
-    train, val = split_documents(load_documents(), val_fraction)
+    train, val = split_documents(list(_documents()), val_fraction)
     return train if split == "train" else val
 
 
@@ -279,11 +285,6 @@ def _shuffled(contexts: Contexts, seed: int) -> Contexts:
 def token_strs(tokenizer: PreTrainedTokenizerBase, ids: list[int] | torch.Tensor) -> list[str]:
     """Each token id decoded on its own, e.g. [15496, 995] -> ["Hello", " world"]."""
     return [tokenizer.decode([int(i)]) for i in ids]
-
-
-@functools.lru_cache(maxsize=1)
-def _documents() -> tuple[Document, ...]:
-    return tuple(load_documents())
 
 
 @functools.lru_cache(maxsize=64)

@@ -225,7 +225,7 @@ def train_in_submission(sub, ref, x: torch.Tensor, cfg) -> torch.nn.Module:
 @graded(points=3, timeout=180, measures=True)
 def test_training_recovers_synthetic_features(sub, ref):
     x, directions = ref.synthetic_sparse_data(tol.SYNTHETIC_SAMPLES)
-    sae = train_in_submission(sub, ref, x, ref.SYNTHETIC)
+    sae = train_in_submission(sub, ref, x, dataclasses.replace(ref.SYNTHETIC, **tol.SYNTHETIC_TRAINING))
     recovered = ref.recovered_fraction(sae.W_dec.detach(), directions, tol.SYNTHETIC_COSINE)
     norms = sae.W_dec.detach().norm(dim=-1)
     with torch.no_grad():
