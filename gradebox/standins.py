@@ -76,3 +76,31 @@ def set_grads(module: nn.Module, grads: dict[str, Tensor]) -> None:
 def grads(module: nn.Module) -> dict[str, Tensor]:
     """The ``.grad`` of every parameter of ``module`` that has one."""
     return {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
+
+
+def inside(context, fn, *args, **kwargs):
+    """``with context: return fn(*args, **kwargs)``: how a test runs something inside a context
+    manager the submission made (a hook that edits the model while the ``with`` block runs)."""
+    with context:
+        return fn(*args, **kwargs)
+
+
+class _Probe(Exception):
+    """The exception ``raise_inside`` raises inside a ``with`` block."""
+
+
+def raise_inside(context) -> str:
+    """Enter ``context`` and raise inside its ``with`` block. Returns "propagated" if the exception
+    came out of the ``with`` statement (as it must), "swallowed" if the context manager hid it."""
+    try:
+        with context:
+            raise _Probe("raised inside the with block by the grader")
+    except _Probe:
+        return "propagated"
+    return "swallowed"
+
+
+@torch.no_grad()
+def logits(model: nn.Module, tokens: Tensor) -> Tensor:
+    """The model's logits for ``tokens`` ([batch, seq]): [batch, seq, vocab]."""
+    return model(input_ids=tokens, use_cache=False).logits

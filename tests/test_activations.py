@@ -58,6 +58,18 @@ def test_rows_follow_the_contexts_and_their_provenance(tiny, contexts, docs):
     }
 
 
+def test_context_tokens_rebuild_what_the_model_saw(tiny, contexts):
+    model, tokenizer = tiny
+    store = activations.collect_activations(model, tokenizer, contexts, layer=1, drop_first_positions=3, progress=False)
+    rows = torch.tensor([0, 5, 29, 300, len(store) - 1])
+    rebuilt = activations.context_tokens(store, rows, tokenizer)  # [5, 32]
+    assert rebuilt.shape == (5, 32)
+    torch.testing.assert_close(rebuilt[torch.arange(5), store.context_pos[rows]], store.tokens[rows], rtol=0, atol=0)
+    assert any(torch.equal(rebuilt[0], c) for c in contexts.tokens), "the rebuilt context is one the model saw"
+    torch.testing.assert_close(models.residual_stream(model, rebuilt, 1)[torch.arange(5), store.context_pos[rows]],
+                               store.acts[rows])
+
+
 def test_max_tokens_stops_mid_context(tiny, contexts):
     model, tokenizer = tiny
     full = activations.collect_activations(model, tokenizer, contexts, layer=0, progress=False)

@@ -20,7 +20,7 @@ from grader.framework import REPO
 from grader.run import Limits, grade_part
 from tests.conftest import make_submission
 
-P1, P2, P3 = "part1_toy_superposition", "part2_training_saes", "part3_interpreting_features"
+P1, P2, P3, P4 = "part1_toy_superposition", "part2_training_saes", "part3_interpreting_features", "part4_validating_features"
 QUICK = Limits(test_seconds=20, load_seconds=60)
 
 
@@ -97,10 +97,25 @@ def test_stolen_answers_score_zero(tmp_path, route):
 @pytest.mark.parametrize("part,tests", [
     (P2, ["test_sae_forward", "test_sae_loss", "test_l0_norm"]),
     (P3, ["test_top_activations", "test_example_window", "test_explain_tokens", "test_score_explanation"]),
+    (P4, ["test_monosemanticity", "test_steering_hook", "test_clamp_latent", "test_feature_attribution"]),
 ])
 def test_stolen_answers_of_later_parts_score_zero(tmp_path, part, tests):
     code = THEFT["read_course_from_disk"].replace("part1_toy_superposition", part)
     results = grade(tmp_path, part, code, tests, source="student")
+    assert set(tests) <= set(results) and not any(r["score"] for r in results.values()), results
+
+
+def test_helper_that_reveals_part3_is_hidden_while_grading_it(tmp_path):
+    """saecourse.interpret holds Part 3's explainer, simulator and score (for Parts 4-7): grading Part
+    3, importing it fails and the stubs stay stubs."""
+    code = (
+        "try:\n"
+        "    from saecourse.interpret import explain_tokens, simulate, score_explanation\n"
+        "except ImportError:\n"
+        "    pass\n"
+    )
+    tests = ["test_explain_tokens", "test_lookup_and_simulate", "test_score_explanation"]
+    results = grade(tmp_path, P3, code, tests, source="student")
     assert set(tests) <= set(results) and not any(r["score"] for r in results.values()), results
 
 

@@ -159,3 +159,55 @@ def test_smollm2_real_model():
         with torch.no_grad():
             top = model(prompt_ids).logits[0, -1].argmax().item()
         assert tokenizer.decode([top]) == expected
+
+
+def test_greedy_continuation_matches_a_full_forward_per_step(tiny):
+    model, _ = tiny
+    prompt = torch.tensor([[464, 6193, 428, 3329], [40, 892, 262, 1266]])
+    new = models.greedy_continuation(model, prompt, 5)
+    ids = prompt
+    for _ in range(5):
+        ids = torch.cat([ids, model(input_ids=ids, use_cache=False).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert new.shape == (2, 5) and torch.equal(new, ids[:, 4:])
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_attention_and_mlp_outputs_add_up_to_the_residual_stream(tiny, arch):
+    """The decomposition Part 4 teaches: block 0's input plus every attention and MLP output."""
+    model = tiny[0] if arch == "gpt2" else models.tiny_llama(n_layer=3)
+    tokens = torch.randint(0, 500, (2, 7), generator=torch.Generator().manual_seed(0))
+    parts, handles = [], []
+    blocks = models.get_blocks(model)
+    handles.append(blocks[0].register_forward_pre_hook(
+        lambda m, args, kwargs: parts.append(args[0] if args else kwargs["hidden_states"]), with_kwargs=True))
+    for block in blocks[:2]:
+        for sub in models.attention_and_mlp(block):
+            handles.append(sub.register_forward_hook(lambda m, i, o: parts.append(o[0] if isinstance(o, tuple) else o)))
+    try:
+        model(input_ids=tokens, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    torch.testing.assert_close(torch.stack(parts[:5]).sum(0), models.residual_stream(model, tokens, 1), atol=1e-5, rtol=1e-5)
+
+
+def test_tiny_llama_is_seeded():
+    a, b = models.tiny_llama(seed=3), models.tiny_llama(seed=3)
+    tokens = torch.arange(9).unsqueeze(0)
+    assert torch.equal(a(input_ids=tokens).logits, b(input_ids=tokens).logits)
+    assert not torch.equal(a(input_ids=tokens).logits, models.tiny_llama(seed=4)(input_ids=tokens).logits)
+
+
+def test_registered_hooks_and_assert_no_hooks(tiny):
+    from saecourse.hooks import assert_no_hooks, registered_hooks
+
+    model, _ = tiny
+    assert registered_hooks(model) == {}
+    handle = models.get_blocks(model)[1].register_forward_hook(lambda m, i, o: None)
+    try:
+        assert registered_hooks(model) == {"transformer.h.1": 1}
+        with pytest.raises(AssertionError, match="transformer.h.1"):
+            assert_no_hooks(model)
+    finally:
+        handle.remove()
+    assert_no_hooks(model)

@@ -95,6 +95,16 @@ class ActivationStore:
             yield self.acts[order[start : start + batch_size]]
 
 
+def context_tokens(store: ActivationStore, rows: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """The whole context the model saw for each of ``rows`` (indices into ``store``): [len(rows), ctx_len]
+    token ids; row ``rows[i]`` sits at position ``store.context_pos[rows[i]]`` of context ``i``. Rebuilt from
+    the rows' provenance (document, position), so the model can be run on it again."""
+    ctx_len = store.metadata["ctx_len"]
+    starts = store.positions[rows] - store.context_pos[rows]
+    return torch.stack([corpus.document_tokens(tokenizer, int(doc))[int(start): int(start) + ctx_len]
+                        for doc, start in zip(store.doc_ids[rows], starts)])
+
+
 def context_windows(store: ActivationStore, width: int) -> torch.Tensor:
     """Non-overlapping windows of ``width`` consecutive tokens, each inside one context: [n_windows, width]
     row indices into ``store``.

@@ -278,6 +278,15 @@ def _shuffled(contexts: Contexts, seed: int) -> Contexts:
     return contexts[torch.randperm(len(contexts), generator=generator)]
 
 
+PROMPTS_FILE = Path(__file__).parent / "assets" / "prompts.txt"
+
+
+def prompts() -> list[str]:
+    """The course's prompts for steering and generation (``assets/prompts.txt``, written for the course)."""
+    lines = PROMPTS_FILE.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 # ---------------------------------------------------------------------------------------------
 # Showing tokens
 

@@ -36,6 +36,31 @@ def patch_residual(model: nn.Module, layer: int, fn: Callable[[Tensor], Tensor])
         handle.remove()
 
 
+def _ours(hook: Callable) -> bool:
+    """False for the hooks transformers installs itself (to capture hidden states when they are
+    asked for, then left in place and inert); True for everything else."""
+    return not getattr(getattr(hook, "func", hook), "__module__", "").startswith("transformers.")
+
+
+def registered_hooks(model: nn.Module) -> dict[str, int]:
+    """How many forward hooks, forward pre-hooks and backward hooks each submodule of ``model`` still
+    has, for the submodules that have any (an empty dict: no hook left behind). Hooks that
+    transformers installs itself are not counted."""
+    counts = {}
+    for name, module in model.named_modules():
+        hooks = [*module._forward_hooks.values(), *module._forward_pre_hooks.values(), *module._backward_hooks.values()]
+        if n := sum(map(_ours, hooks)):
+            counts[name or "<model>"] = n
+    return counts
+
+
+def assert_no_hooks(model: nn.Module) -> None:
+    """Raise if any submodule of ``model`` still has a hook: a hook left behind silently edits every
+    later forward pass."""
+    if left := registered_hooks(model):
+        raise AssertionError(f"hooks left registered on {left}: remove them (handle.remove()) in a finally block")
+
+
 @torch.no_grad()
 def next_token_losses(model: nn.Module, tokens: Tensor) -> Tensor:
     """Cross-entropy of predicting each next token: tokens [batch, seq] -> losses [batch, seq - 1]."""

@@ -46,6 +46,8 @@ BLOCK_PATHS = (
     "transformer.h",  # GPT-2
     "gpt_neox.layers",  # GPT-NeoX, Pythia
 )
+# What each architecture calls a block's attention sublayer (its MLP is ``mlp`` in all of them).
+ATTENTION_NAMES = ("self_attn", "attn", "attention")
 # Where each architecture keeps the norm applied to the residual stream before the unembedding.
 FINAL_NORM_PATHS = ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm")
 
@@ -175,11 +177,14 @@ def gpt2_tokenizer() -> PreTrainedTokenizerBase:
 
 
 def tiny_gpt2(
-    seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: int = 4, n_positions: int = 256
+    seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: int = 4, n_positions: int = 256,
+    init_std: float = 0.02,
 ) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerBase]:
     """A small randomly initialised GPT-2 (same seed, same weights) and the real GPT-2 tokenizer.
 
-    The global torch random state is left untouched.
+    ``init_std`` is the weights' standard deviation: GPT-2's 0.02 gives nearly uniform next-token
+    distributions; about 0.3 gives peaked ones, like a trained model's. The global torch random
+    state is left untouched.
     """
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -192,11 +197,28 @@ def tiny_gpt2(
         n_head=n_head,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        initializer_range=init_std,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(config)
     return _frozen(model), tokenizer
+
+
+def tiny_llama(seed: int = 0, n_layer: int = 2, d_model: int = 32, vocab_size: int = 512) -> PreTrainedModel:
+    """A small randomly initialised Llama (SmolLM2's architecture: RMSNorm, rotary positions, grouped
+    attention, gated MLP); the same seed gives the same weights. Token ids must be < ``vocab_size``.
+
+    The global torch random state is left untouched."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=2 * d_model,
+                         num_hidden_layers=n_layer, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, tie_word_embeddings=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    return _frozen(model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +239,18 @@ def get_blocks(model: nn.Module) -> nn.ModuleList:
         f"Cannot find the transformer blocks of {type(model).__name__}: tried {tried}. "
         "Add the attribute path of its nn.ModuleList of blocks to BLOCK_PATHS in saecourse/models.py."
     )
+
+
+def attention_and_mlp(block: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """The two sublayers that write into the residual stream inside ``block``: its attention
+    (``attn`` in GPT-2, ``self_attn`` in Llama) and its MLP. In both architectures the block computes
+    ``h = h + attention(norm(h))`` then ``h = h + mlp(norm(h))``, so the residual stream after a
+    block is the block's input plus these two outputs (the attention's is the first of a tuple)."""
+    for name in ATTENTION_NAMES:
+        if isinstance(attention := getattr(block, name, None), nn.Module):
+            return attention, block.mlp
+    raise AttributeError(f"Cannot find the attention of {type(block).__name__}: tried {', '.join(ATTENTION_NAMES)}; "
+                         "add its attribute name to ATTENTION_NAMES in saecourse/models.py.")
 
 
 def final_norm(model: nn.Module) -> nn.Module:
@@ -246,6 +280,20 @@ def d_model(model: PreTrainedModel) -> int:
 
 class _StopForward(Exception):
     """Raised by a hook to end a forward pass once the activation we want is stored."""
+
+
+@torch.no_grad()
+def greedy_continuation(model: PreTrainedModel, input_ids: torch.Tensor, n_new: int) -> torch.Tensor:
+    """The ``n_new`` tokens greedy decoding appends to ``input_ids`` ([batch, seq], no padding):
+    [batch, n_new].
+
+    Decoding reuses the keys and values of earlier positions, so each step runs the model on one new
+    token: a hook that adds a vector at every position steers the prompt and every new token, as if
+    the whole sequence were run again (but a hook meant for particular positions would not be)."""
+    out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=n_new,
+                         min_new_tokens=n_new, do_sample=False, num_beams=1, repetition_penalty=1.0,
+                         pad_token_id=model.config.eos_token_id)
+    return out[:, input_ids.shape[1]:]
 
 
 @contextmanager

@@ -1,0 +1,581 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Part 4 — Validating features
+#
+# Part 3 gave latents explanations and scored them on held-out text. An explanation that predicts
+# when a latent fires is half of what "this latent is a feature of the model" means. The other
+# half is causal: if the model *uses* the direction, pushing the residual stream along it should
+# change what the model says, in the way the explanation suggests, and removing it should hurt
+# exactly where it fires. In this part you will
+# 1. put **monosemanticity in numbers**: how much of a latent's activation mass its explanation
+#    covers, how spread its activating tokens are (entropy), how it scores on held-out text, and
+#    the same for random directions as a control;
+# 2. measure **consistency**: precision and recall of "fires" against "the explanation says it
+#    should" on documents the explanation never saw;
+# 3. **steer** with forward hooks: add `α · d_i` to the residual stream, measure the shift of the
+#    next-token distribution (KL divergence, promoted tokens) as `α` grows, generate with and
+#    without steering, and find where the model breaks;
+# 4. **clamp** a latent *through the SAE*, keeping the SAE's error term, so that clamping a latent
+#    to its own value changes nothing at all;
+# 5. **ablate** a latent and compare the loss where it fires with where it does not, for zero- and
+#    mean-ablation;
+# 6. find **where an activation comes from**: split the residual stream into what the embedding
+#    and each attention and MLP sublayer wrote, and each part's share of the latent's
+#    pre-activation.
+#
+# > **What the original exercise got wrong.** It "validated" features by printing samples and left
+# > steering as a stub ("full implementation requires hooks"). Here every claim is a number, every
+# > hook is removed even when the code inside it fails, and interventions go through the SAE
+# > without silently replacing the model's residual stream by the SAE's imperfect reconstruction.
+#
+# The SAE is yours from Part 2 if you saved it, else the course's reference SAE (as in Part 3).
+
+# %%
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from gradebox import checker
+from saecourse import activations, corpus, interpret, models, saes
+from saecourse.hooks import assert_no_hooks, next_token_losses, patch_residual
+from saecourse.models import attention_and_mlp, get_blocks, greedy_continuation
+from saecourse.utils import save_figure, set_threads, sized
+
+check = checker("part4_validating_features")
+set_threads()
+
+# %% [markdown]
+# ## 1. The SAE, the held-out store and two latents to validate
+#
+# Everything is measured on the validation documents, split as in Part 3: explanations are
+# written from documents with an even id and checked on documents with an odd id. We pick two
+# latents to follow through the whole part: the two best explained by Part 3's protocol among
+# those that fire on 0.1-5% of tokens (rarer ones have too few examples; more frequent ones are
+# rarely clean), with different explanations.
+
+# %% tags=["demo"]
+MODEL = models.resolve_model_name()
+model, tokenizer = models.load_model(MODEL)
+LAYER = models.n_layers(model) // 2
+sae, which = saes.course_or_reference(MODEL, LAYER)
+print(f"Validating latents of {which}")
+store = activations.cached_activations(MODEL, LAYER, "val", n_tokens=sized(20_000, 2_000))
+protocol = interpret.Protocol.of(store, n_top=sized(20, 5))
+with torch.no_grad():
+    codes = sae.encode(store.acts)  # [n_rows, d_sae]: 20k x 2304 floats, 180 MB
+frequency = (codes > 0).float().mean(0)
+held_out_rows = store.doc_ids % 2 == 1  # the documents explanations never see
+
+
+def describe(explanation: dict[int, float]) -> str:
+    return "{" + ", ".join(repr(s) for s in corpus.token_strs(tokenizer, list(explanation))) + "}"
+
+
+candidates = torch.nonzero((frequency > 0.001) & (frequency < 0.05)).squeeze(1)
+if len(candidates) < 8:  # a barely trained SAE (the smoke run): any latent that fires
+    candidates = torch.nonzero(frequency > 0).squeeze(1)
+candidates = candidates[torch.randperm(len(candidates), generator=torch.Generator().manual_seed(0))[:400]]  # enough to find two
+explained = {}
+for latent in tqdm(candidates.tolist(), desc="explaining candidates"):
+    explanation = protocol.explain(codes[:, latent])
+    explained[latent] = (explanation, protocol.score(codes[:, latent], explanation)["pearson"])
+ranked = sorted(explained, key=lambda latent: -explained[latent][1])
+FEATURES = [ranked[0]]
+FEATURES.append(next((f for f in ranked[1:] if not set(explained[f][0]) & set(explained[FEATURES[0]][0])), ranked[1]))
+for f in FEATURES:
+    print(f"latent {f}: fires on {frequency[f]:.2%} of tokens, explanation {describe(explained[f][0])}, "
+          f"held-out Pearson {explained[f][1]:.3f}")
+
+# %% [markdown]
+# ## 2. Monosemanticity as numbers
+#
+# Three numbers for a latent, each computed from its activation `a_t ≥ 0` on every token `t` of the
+# held-out documents:
+#
+# * **mass share**: the fraction of the total activation `Σ_t a_t` that falls on tokens whose id is
+#   in the explanation. 1 means the explanation accounts for everything the latent does.
+# * **entropy** of the activating-token distribution, in bits: with `m_v` the activation mass on
+#   token id `v` and `p_v = m_v / Σ m`, `H = -Σ_v p_v log2 p_v`. A latent that fires on one token id
+#   has `H = 0`; `2^H` is the number of token ids it is "spread over" (**effective tokens**).
+# * the **held-out explanation score** of Part 3 (Pearson correlation of the simulation).
+#
+# **Exercise 2.1.** Implement the first two. A latent that never fires has mass share 0, entropy 0
+# and 1 effective token (0 · log 0 counts as 0).
+
+# %% nbgrader={"grade": false, "grade_id": "monosemanticity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def monosemanticity(token_ids: Tensor, acts: Tensor, explanation: dict[int, float]) -> dict[str, float]:
+    """token_ids, acts: [n] (a latent's activation on each token). Returns {"mass_share", "entropy",
+    "effective_tokens"} (entropy in bits)."""
+    ### BEGIN SOLUTION
+    total = acts.sum()
+    if total <= 0:
+        return {"mass_share": 0.0, "entropy": 0.0, "effective_tokens": 1.0}
+    covered = torch.isin(token_ids, torch.tensor(list(explanation), dtype=token_ids.dtype))
+    ids, inverse = token_ids.unique(return_inverse=True)
+    p = torch.zeros(len(ids), dtype=torch.float64).index_add_(0, inverse, acts.double()) / total.double()
+    p = p[p > 0]
+    entropy = -(p * p.log2()).sum().item()
+    return {"mass_share": (acts[covered].sum() / total).item(), "entropy": entropy, "effective_tokens": 2 ** entropy}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_monosemanticity", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_monosemanticity")
+
+# %% [markdown]
+# **Exercise 2.2.** Consistency. On held-out tokens, a latent *fires* where its activation is above
+# `threshold`, and *should fire* where the token id is in its explanation. **Precision** is the
+# fraction of should-fire tokens where it fires; **recall** the fraction of firing tokens that
+# should fire (so: is the explanation's prediction right when it speaks, and does it cover what
+# the latent does?); **F1** their harmonic mean. Each is 0 when undefined (nothing predicted,
+# nothing firing, or both 0).
+
+# %% nbgrader={"grade": false, "grade_id": "consistency", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def consistency(token_ids: Tensor, acts: Tensor, explanation: dict[int, float], threshold: float = 0.0) -> dict[str, float]:
+    """token_ids, acts: [n]. Returns {"precision", "recall", "f1"}."""
+    ### BEGIN SOLUTION
+    fires = acts > threshold
+    predicted = torch.isin(token_ids, torch.tensor(list(explanation), dtype=token_ids.dtype))
+    both = (fires & predicted).sum().item()
+    precision = both / predicted.sum().item() if predicted.any() else 0.0
+    recall = both / fires.sum().item() if fires.any() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_consistency", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_consistency")
+
+# %% [markdown]
+# The two latents next to the five next-best explained ones, and next to random directions read
+# as in Part 3 (`relu((x - x̄) · u)`), each explained and scored by the same protocol. Consistency
+# is measured at two thresholds: any activation, and a fifth of the latent's typical activation
+# (its mean when firing), which ignores the faint firing that Part 3's lowest quantiles showed.
+
+# %% tags=["demo"]
+N_RANDOM = 4
+directions = F.normalize(torch.randn(N_RANDOM, store.d_model, generator=torch.Generator().manual_seed(1)), dim=-1)
+random_values = F.relu((store.acts - store.acts.mean(0)) @ directions.T)  # [n_rows, N_RANDOM]
+next_best = [f for f in ranked if f not in FEATURES][:5]
+readers = {f"latent {f}": codes[:, f] for f in FEATURES + next_best}
+readers.update({f"random direction {j}": random_values[:, j] for j in range(N_RANDOM)})
+
+ids_held_out = store.tokens[held_out_rows]
+table = {}
+for name, values in readers.items():
+    explanation = protocol.explain(values)
+    acts_held_out = values[held_out_rows]
+    typical = acts_held_out[acts_held_out > 0].mean().item() if (acts_held_out > 0).any() else 0.0
+    table[name] = {
+        **monosemanticity(ids_held_out, acts_held_out, explanation),
+        "pearson": protocol.score(values, explanation)["pearson"],
+        **consistency(ids_held_out, acts_held_out, explanation),
+        **{f"{k} (> typ/5)": v for k, v in consistency(ids_held_out, acts_held_out, explanation, typical / 5).items()},
+        "explanation": describe(explanation),
+    }
+columns = ["mass_share", "entropy", "effective_tokens", "pearson", "precision", "recall", "precision (> typ/5)", "recall (> typ/5)"]
+print(f"{'':20s}" + "".join(f"{c:>20s}" for c in columns))
+for name, row in table.items():
+    print(f"{name:20s}" + "".join(f"{row[c]:20.3f}" for c in columns) + f"   {row['explanation'][:60]}")
+
+# %% [markdown]
+# Read the table row by row. A clean latent has a mass share near 1, a few effective tokens and a
+# high held-out Pearson; a random direction has activation mass spread over hundreds of token ids,
+# and its "explanation" (the few heaviest ids) covers a sliver of it. Precision is usually high
+# for SAE latents (when the explanation's token appears, the latent fires) and recall is what
+# separates them: a latent that also fires weakly on other tokens has low recall at threshold 0,
+# much higher at a fifth of its typical activation.
+
+# %% [markdown]
+# ## 3. Steering with forward hooks
+#
+# A forward hook on block `layer` sees the block's output (the residual stream after it) and may
+# return a replacement. Part 2 used `saecourse.hooks.patch_residual`; now write one yourself. The
+# rule that matters: a hook left registered silently edits every later forward pass, so removal
+# goes in a `finally` block and happens even when the code inside the `with` raises.
+#
+# **Exercise 3.1.** `steering_hook(model, layer, vector, positions)`: while the `with` block runs,
+# every forward pass adds `vector` to the residual stream after block `layer` at `positions`
+# (indices into the sequence; `None` for all), and nowhere else. Blocks may return a tensor or a
+# tuple whose first element is the hidden states; return the same kind. Do not modify the block's
+# output in place (other hooks may hold it).
+
+# %% nbgrader={"grade": false, "grade_id": "steering_hook", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@contextmanager
+def steering_hook(model: nn.Module, layer: int, vector: Tensor, positions: list[int] | None = None) -> Iterator[None]:
+    """vector: [d_model]. Adds it to the residual stream after block ``layer`` at ``positions``."""
+    ### BEGIN SOLUTION
+    def add_vector(block: nn.Module, args: tuple, output: Tensor | tuple) -> Tensor | tuple:
+        hidden = output[0] if isinstance(output, tuple) else output
+        steered = hidden.clone()
+        if positions is None:
+            steered += vector
+        else:
+            steered[:, positions] += vector
+        return (steered, *output[1:]) if isinstance(output, tuple) else steered
+
+    registered = get_blocks(model)[layer].register_forward_hook(add_vector)
+    try:
+        yield
+    finally:
+        registered.remove()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_steering_hook", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_steering_hook")
+
+# %% nbgrader={"grade": true, "grade_id": "test_steering_hook_removed_after_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_steering_hook_removed_after_error")
+
+# %% [markdown]
+# **Exercise 3.2.** The effect of steering along latent `feature`'s **decoder direction** (the
+# direction the SAE writes when the latent fires), normalised to unit length, by each `α` in
+# `alphas`, at every position. For each `α`, at the **last position** of each sequence, compare the
+# next-token distributions `P` (clean) and `Q` (steered): the KL divergence `KL(P ‖ Q) = Σ P (log P -
+# log Q)` in nats, averaged over the batch, and the `k` token ids whose log-probability rises most
+# (the rise averaged over the batch).
+
+# %% nbgrader={"grade": false, "grade_id": "steering_effect", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@torch.no_grad()
+def steering_effect(model: nn.Module, sae: nn.Module, feature: int, tokens: Tensor, layer: int, alphas: list[float],
+                    k: int = 5) -> dict[str, Tensor]:
+    """tokens: [batch, seq]. Returns {"kl": [len(alphas)], "promoted": [len(alphas), k] token ids}."""
+    ### BEGIN SOLUTION
+    direction = F.normalize(sae.W_dec[feature], dim=-1)
+    clean = model(input_ids=tokens, use_cache=False).logits[:, -1].log_softmax(-1)  # [batch, vocab]
+    kl, promoted = [], []
+    for alpha in alphas:
+        with steering_hook(model, layer, alpha * direction):
+            steered = model(input_ids=tokens, use_cache=False).logits[:, -1].log_softmax(-1)
+        kl.append((clean.exp() * (clean - steered)).sum(-1).mean())
+        promoted.append((steered - clean).mean(0).topk(k).indices)
+    return {"kl": torch.stack(kl), "promoted": torch.stack(promoted)}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_steering_effect", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_steering_effect")
+
+# %% [markdown]
+# How big should `α` be? The SAE writes `z_i · d_i` when latent `i` fires with value `z_i` (its
+# decoder rows have unit norm after Part 2's folding), so the latent's **typical activation** (its
+# mean when firing) is the natural unit: `α = 1` typical activation is what the model sees when the
+# latent fires normally. We sweep multiples of it on held-out contexts of 32 tokens.
+
+# %% tags=["demo"]
+steer_contexts = corpus.make_contexts(corpus.get_split("val"), tokenizer, ctx_len=32).tokens[:sized(8, 2)]
+MULTIPLES = sized([0.5, 1, 2, 4, 8, 16, 32], [1, 8])
+typical = {f: codes[:, f][codes[:, f] > 0].mean().item() for f in FEATURES}
+effects = {f: steering_effect(model, sae, f, steer_contexts, LAYER, [m * typical[f] for m in MULTIPLES], k=6)
+           for f in tqdm(FEATURES, desc="steering")}
+for f in FEATURES:
+    print(f"latent {f} (typical activation {typical[f]:.2f}), explanation {describe(explained[f][0])}")
+    for m, kl, promoted in zip(MULTIPLES, effects[f]["kl"], effects[f]["promoted"]):
+        print(f"   α = {m:4g} x typical: KL {kl:7.4f} nats; most promoted {corpus.token_strs(tokenizer, promoted)}")
+
+# %% [markdown]
+# Now generation: greedy, with and without steering at every position, from the course's prompts
+# (`saecourse/assets/prompts.txt`, cut to a common length so that they run as one batch). Two
+# numbers per continuation: the share of generated tokens in the latent's explanation (does the
+# steering do what the explanation predicts?) and the **clean model's loss on the continuation**
+# (fluency: how surprising the steered text is to the unsteered model). Steering "breaks" the model
+# where that loss climbs well above the unsteered continuation's.
+
+# %% tags=["demo"]
+N_NEW = sized(12, 4)
+PROMPTS = corpus.prompts()
+prompt_ids = [tokenizer(p).input_ids for p in PROMPTS]
+prompt_batch = torch.tensor([ids[: min(map(len, prompt_ids))] for ids in prompt_ids])  # [n_prompts, shortest]
+SWEEP = sized([0, 1, 4, 16, 64], [0, 16])
+
+
+@torch.no_grad()
+def continuation_stats(prompts: Tensor, new: Tensor, explanation: dict[int, float]) -> tuple[float, float]:
+    """prompts: [batch, seq], new: [batch, n_new] -> (share of new tokens in the explanation, the clean
+    model's mean loss on the new tokens)."""
+    loss = next_token_losses(model, torch.cat([prompts, new], dim=1))[:, prompts.shape[1] - 1:].mean().item()
+    return torch.isin(new, torch.tensor(list(explanation))).float().mean().item(), loss
+
+
+generations, fluency = {}, {}
+for f in FEATURES:
+    direction = F.normalize(sae.W_dec[f], dim=-1)
+    for m in tqdm(SWEEP, desc=f"generating, latent {f}"):
+        with steering_hook(model, LAYER, m * typical[f] * direction):
+            generations[f, m] = greedy_continuation(model, prompt_batch, N_NEW)
+    fluency[f] = torch.tensor([continuation_stats(prompt_batch, generations[f, m], explained[f][0]) for m in SWEEP])
+    assert_no_hooks(model)
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+for f in FEATURES:
+    axes[0].plot(MULTIPLES, effects[f]["kl"], marker="o", label=f"latent {f}")
+    axes[1].plot(SWEEP, fluency[f][:, 0], marker="o", label=f"latent {f}")
+    axes[2].plot(SWEEP, fluency[f][:, 1], marker="o", label=f"latent {f}")
+axes[0].set_xscale("log"), axes[0].set_yscale("log")
+axes[0].set_title("KL(clean ‖ steered), next token"), axes[0].set_xlabel("α / typical activation")
+axes[1].set_title("continuation tokens in the explanation"), axes[1].set_xlabel("α / typical activation")
+axes[2].set_title("clean model's loss on the continuation"), axes[2].set_xlabel("α / typical activation")
+for ax in axes[1:]:
+    ax.set_xscale("symlog", linthresh=1)
+axes[0].legend()
+fig.tight_layout()
+save_figure(fig, "part4_steering_sweep")
+
+for f in FEATURES:
+    base = fluency[f][0, 1].item()
+    broken = [m for m, (_, loss) in zip(SWEEP, fluency[f].tolist()) if loss > base + 1.0]
+    print(f"latent {f}: unsteered loss {base:.2f} nats; first α with loss > unsteered + 1 nat: "
+          f"{broken[0] if broken else 'none'} x typical")
+
+# %% [markdown]
+# One steered generation in full, before and after: the first prompt, at the strongest steering
+# whose continuation the clean model still finds no more than 1 nat per token more surprising, and
+# at the next multiple, where it does.
+
+# %% tags=["demo"]
+for f in FEATURES:
+    losses = fluency[f][:, 1]
+    fine = [i for i in range(1, len(SWEEP)) if losses[i] <= losses[0] + 1.0]
+    pick = fine[-1] if fine else 1
+    prompt = tokenizer.decode(prompt_batch[0])
+    print(f"latent {f}, α = {SWEEP[pick]} x typical (clean model's loss {losses[pick]:.2f} against {losses[0]:.2f}):")
+    print(f"   before: {prompt}|{tokenizer.decode(generations[f, 0][0])!r}")
+    print(f"   after:  {prompt}|{tokenizer.decode(generations[f, SWEEP[pick]][0])!r}")
+    if pick + 1 < len(SWEEP):
+        print(f"   at {SWEEP[pick + 1]} x typical (loss {losses[pick + 1]:.2f}): "
+              f"{prompt}|{tokenizer.decode(generations[f, SWEEP[pick + 1]][0])!r}")
+
+# %% [markdown]
+# ## 4. Clamping through the SAE
+#
+# Steering adds a vector. Clamping asks a sharper question: what if the latent had *this* value?
+# Replacing the residual stream `x` by the SAE's reconstruction with the latent changed would also
+# replace everything the SAE fails to reconstruct (in Part 2, about a sixth of the variance), so the
+# effect would mix the latent with the SAE's error. Keep the error term instead:
+#
+# $$x' = \text{decode}(z') + (x - \text{decode}(z)), \qquad z = \text{encode}(x),\ z' = z \text{ except } z'_i = v .$$
+#
+# With `v` equal to the latent's own value, `z' = z` and `x' = x`: the model's output must not
+# change at all. (Note `x - decode(z)` uses the *original* codes.)
+#
+# **Exercise 4.1.** `clamp_latent(model, layer, sae, feature, value, positions)`, a context manager
+# like `steering_hook`; `value=None` means the latent's own value. You may use `patch_residual`.
+
+# %% nbgrader={"grade": false, "grade_id": "clamp_latent", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@contextmanager
+def clamp_latent(model: nn.Module, layer: int, sae: nn.Module, feature: int, value: float | None,
+                 positions: list[int] | None = None) -> Iterator[None]:
+    """Clamp latent ``feature`` to ``value`` in the residual stream after block ``layer`` at ``positions``."""
+    ### BEGIN SOLUTION
+    def clamp(resid: Tensor) -> Tensor:
+        x = resid if positions is None else resid[:, positions]
+        z = sae.encode(x)
+        error = x - sae.decode(z)
+        clamped = z.clone()
+        if value is not None:
+            clamped[..., feature] = value
+        if positions is None:
+            return sae.decode(clamped) + error
+        out = resid.clone()
+        out[:, positions] = sae.decode(clamped) + error
+        return out
+
+    with patch_residual(model, layer, clamp):
+        yield
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_clamp_latent", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_clamp_latent")
+
+# %% tags=["demo"]
+f = FEATURES[0]
+top_rows = codes[:, f].topk(sized(8, 2)).indices
+contexts = activations.context_tokens(store, top_rows, tokenizer)  # [8, 128]: where latent f fires most
+with torch.no_grad():
+    clean_logits = model(input_ids=contexts, use_cache=False).logits
+    with clamp_latent(model, LAYER, sae, f, None):
+        same = model(input_ids=contexts, use_cache=False).logits
+    with patch_residual(model, LAYER, lambda x: sae(x)[0]):
+        reconstructed = model(input_ids=contexts, use_cache=False).logits
+print(f"clamped to its own value: max |Δ logit| = {(same - clean_logits).abs().max():.2e} (float rounding)")
+print(f"the SAE's reconstruction without the error term: max |Δ logit| = {(reconstructed - clean_logits).abs().max():.2f}")
+
+# %% [markdown]
+# ## 5. Ablation
+#
+# Set the latent to 0 (**zero-ablation**) everywhere after the first few positions, keep the error
+# term, and measure how the next-token loss changes. If the model uses the latent, the loss should
+# rise where it fires and barely move where it does not. **Mean-ablation** sets it to its mean
+# activation over the data instead: for a sparse latent the mean is small but not 0, so
+# mean-ablation also moves the many positions where the latent was 0 (by `mean · d_i`), while it
+# changes the firing positions a little less.
+#
+# **Exercise 5.1.** For every position `t ≥ skip_first`, the change of the loss of predicting token
+# `t + 1` (ablated minus clean) when latent `feature` is clamped to `value` at every position
+# `≥ skip_first`; return its mean over the positions where the latent fires (`z > 0` in the clean
+# run at `t`) and over those where it does not (NaN for an empty group), and the two counts.
+
+# %% nbgrader={"grade": false, "grade_id": "ablation_effect", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@torch.no_grad()
+def ablation_effect(model: nn.Module, sae: nn.Module, feature: int, tokens: Tensor, layer: int, value: float = 0.0,
+                    skip_first: int = 4) -> dict[str, float]:
+    """tokens: [batch, seq]. Returns {"firing", "not_firing", "n_firing", "n_not_firing"}."""
+    ### BEGIN SOLUTION
+    positions = list(range(skip_first, tokens.shape[1]))
+    fires = sae.encode(models.residual_stream(model, tokens, layer))[:, skip_first:-1, feature] > 0  # [batch, seq - 1 - skip]
+    clean = next_token_losses(model, tokens)[:, skip_first:]
+    with clamp_latent(model, layer, sae, feature, value, positions):
+        ablated = next_token_losses(model, tokens)[:, skip_first:]
+    delta = ablated - clean
+    mean = lambda d: d.mean().item() if d.numel() else math.nan  # noqa: E731
+    return {"firing": mean(delta[fires]), "not_firing": mean(delta[~fires]),
+            "n_firing": int(fires.sum()), "n_not_firing": int((~fires).sum())}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_ablation_effect", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check("test_ablation_effect")
+
+# %% [markdown]
+# On contexts where the latent fires (its top rows' contexts) and on random held-out contexts:
+
+# %% tags=["demo"]
+random_rows = torch.nonzero(held_out_rows).squeeze(1)[torch.randperm(int(held_out_rows.sum()), generator=torch.Generator().manual_seed(0))[:sized(4, 1)]]
+for f in FEATURES:
+    rows = torch.cat([codes[:, f].topk(sized(8, 1)).indices, random_rows])
+    contexts = activations.context_tokens(store, rows, tokenizer)[:, :sized(128, 40)]  # smoke: the start of each
+    mean_value = codes[:, f].mean().item()
+    zero, mean = (ablation_effect(model, sae, f, contexts, LAYER, v) for v in (0.0, mean_value))
+    print(f"latent {f}: Δ loss (nats) where it fires ({zero['n_firing']} positions) / where it does not ({zero['n_not_firing']})")
+    print(f"   zero-ablation:          {zero['firing']:+.4f} / {zero['not_firing']:+.5f}")
+    print(f"   mean-ablation ({mean_value:.3f}): {mean['firing']:+.4f} / {mean['not_firing']:+.5f}")
+
+# %% [markdown]
+# ## 6. Where the activation comes from
+#
+# The residual stream after block `L` is a sum: the embedding (block 0's input) plus, for every
+# block up to `L`, what its attention and its MLP added (both architectures here compute `h = h +
+# attn(norm(h))`, then `h = h + mlp(norm(h))`). The latent's pre-activation is linear in `x`:
+# `(x - b_dec) · W_enc[:, i] + b_enc[i]`. So it splits exactly into one contribution per component,
+# `c · W_enc[:, i]`, plus a constant, `b_enc[i] - b_dec · W_enc[:, i]`. (Only the *pre*-activation:
+# the ReLU is not linear.) `saecourse.models.attention_and_mlp(block)` returns a block's two
+# sublayers; a forward **pre**-hook (`register_forward_pre_hook(hook, with_kwargs=True)`) sees a
+# module's inputs, which for block 0 is the embedding (as the first positional argument or the
+# keyword `hidden_states`).
+#
+# **Exercise 6.1.** `residual_components(model, tokens, layer)`: the names and the stacked outputs
+# of the components, in order `["embed", "attn 0", "mlp 0", "attn 1", ..., "mlp {layer}"]`, so
+# that their sum is the residual stream after block `layer`. Remove every hook you register.
+
+# %% nbgrader={"grade": false, "grade_id": "residual_components", "locked": false, "schema_version": 3, "solution": true, "task": false}
+@torch.no_grad()
+def residual_components(model: nn.Module, tokens: Tensor, layer: int) -> tuple[list[str], Tensor]:
+    """tokens: [batch, seq]. Returns (names, components [n_components, batch, seq, d_model])."""
+    ### BEGIN SOLUTION
+    names, outputs, handles = ["embed"], [], []
+
+    def save_input(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        outputs.append(args[0] if args else kwargs["hidden_states"])
+
+    def save_output(module: nn.Module, inputs: tuple, output: Tensor | tuple) -> None:
+        outputs.append(output[0] if isinstance(output, tuple) else output)
+
+    layers = get_blocks(model)
+    handles.append(layers[0].register_forward_pre_hook(save_input, with_kwargs=True))
+    for i in range(layer + 1):
+        for kind, module in zip(("attn", "mlp"), attention_and_mlp(layers[i])):
+            handles.append(module.register_forward_hook(save_output))
+            names.append(f"{kind} {i}")
+    try:
+        model(input_ids=tokens, use_cache=False)
+    finally:
+        for registered in handles:
+            registered.remove()
+    return names, torch.stack(outputs[: len(names)])
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_residual_components", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check("test_residual_components")
+### BEGIN HIDDEN TESTS
+check("test_residual_components_on_llama")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Exercise 6.2.** Each component's contribution to latent `feature`'s pre-activation at one
+# token, and the constant, so that `contributions.sum() + constant` is the pre-activation.
+
+# %% nbgrader={"grade": false, "grade_id": "feature_attribution", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def feature_attribution(components: Tensor, sae: nn.Module, feature: int) -> tuple[Tensor, float]:
+    """components: [n_components, d_model] at one token. Returns (contributions [n_components], constant)."""
+    ### BEGIN SOLUTION
+    w = sae.W_enc[:, feature]
+    return components @ w, (sae.b_enc[feature] - sae.b_dec @ w).item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_feature_attribution", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_feature_attribution")
+
+# %% [markdown]
+# For each latent, over its top examples: the mean contribution of every component, and the
+# check that the parts add up to the pre-activation the SAE computes.
+
+# %% tags=["demo"]
+fig, axes = plt.subplots(1, len(FEATURES), figsize=(6 * len(FEATURES), 3.5))
+for ax, f in zip(axes, FEATURES):
+    rows = codes[:, f].topk(sized(8, 2)).indices
+    contexts = activations.context_tokens(store, rows, tokenizer)
+    names, components = residual_components(model, contexts, LAYER)  # [n_comp, batch, seq, d]
+    at = components[:, torch.arange(len(rows)), store.context_pos[rows]]  # [n_comp, batch, d]: each top token
+    parts = [feature_attribution(at[:, b], sae, f) for b in range(len(rows))]
+    contributions = torch.stack([c for c, _ in parts]).mean(0)
+    with torch.no_grad():
+        pre = (store.acts[rows] - sae.b_dec) @ sae.W_enc[:, f] + sae.b_enc[f]
+    gap = max(abs(c.sum().item() + k - p.item()) for (c, k), p in zip(parts, pre))
+    order = contributions.abs().argsort(descending=True)[:10]
+    ax.barh([names[i] for i in order.flip(0)], contributions[order.flip(0)])
+    ax.set_title(f"latent {f}: mean contribution to the pre-activation"), ax.set_xlabel("contribution")
+    print(f"latent {f}: top components {[names[i] for i in order[:5]]}; sum of parts vs the SAE's pre-activation: "
+          f"max gap {gap:.1e} (the store was collected in batches: float rounding)")
+    assert_no_hooks(model)
+fig.tight_layout()
+save_figure(fig, "part4_attribution")
+
+# %% [markdown]
+# ## Summary
+#
+# * Monosemanticity is measurable: the share of activation mass the explanation covers, the
+#   entropy of the activating tokens and the held-out score put SAE latents and random directions
+#   on one scale.
+# * Consistency separates two failures: an explanation that fires where the latent does not (low
+#   precision) and a latent that does more than its explanation says (low recall).
+# * Steering along a decoder direction, in units of the latent's typical activation, shows whether
+#   the model *uses* the direction the way the explanation says, and where pushing harder only
+#   breaks the model.
+# * Interventions through the SAE keep its error term; clamping a latent to its own value is then
+#   an exact no-op, the test every intervention should pass.
+# * Ablation compares positions where a latent fires with positions where it does not; zero- and
+#   mean-ablation differ by `mean · d_i` everywhere.
+# * The residual stream is a sum of what each sublayer wrote, so a latent's pre-activation splits
+#   exactly into their contributions.
+# * Part 5 compares SAE latents with the directions other methods find for a concept: steering
+#   vectors and linear probes.

@@ -1,0 +1,16 @@
+# targets: test_steering_hook_removed_after_error
+# Removes the hook after the with block, but not when the block raises (no try/finally).
+@contextmanager
+def steering_hook(model, layer, vector, positions=None):
+    def hook(module, inputs, output):
+        hidden = output[0] if isinstance(output, tuple) else output
+        steered = hidden.clone()
+        if positions is None:
+            steered += vector
+        else:
+            steered[:, positions] += vector
+        return (steered, *output[1:]) if isinstance(output, tuple) else steered
+
+    handle = get_blocks(model)[layer].register_forward_hook(hook)
+    yield
+    handle.remove()
