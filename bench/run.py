@@ -131,7 +131,7 @@ def reference_work_seconds() -> float:
     """What computing every answer-key entry costs: the reference runs each submission paid for
     before the key was cached."""
     from grader import answers
-    from grader.framework import parts, tests_module
+    from grader.framework import tests_module
 
     torch.set_num_threads(1)
     start = time.perf_counter()

@@ -15,7 +15,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 
 from grader.checks import box_module, close, diagnose, number, tensor
 from grader.framework import graded
@@ -43,11 +42,11 @@ def _tokens(seed: int, batch: int, seq: int) -> torch.Tensor:
     return torch.randint(0, 50257, (batch, seq), generator=torch.Generator().manual_seed(seed))
 
 
-def _sae_tensors(seed: int, d_sae: int = 16, bias: float = 0.0) -> dict[str, torch.Tensor]:
+def _sae_tensors(seed: int, d_sae: int = 16) -> dict[str, torch.Tensor]:
     """A random SAE for the tiny GPT-2: decoder rows of norm about 3 (not unit), an encoder that is
     not the decoder's transpose, so that using the wrong matrix or forgetting to normalise shows."""
     g = torch.Generator().manual_seed(seed)
-    return {"W_enc": torch.randn(D_MODEL, d_sae, generator=g) * 0.5, "b_enc": torch.randn(d_sae, generator=g) * 0.1 + bias,
+    return {"W_enc": torch.randn(D_MODEL, d_sae, generator=g) * 0.5, "b_enc": torch.randn(d_sae, generator=g) * 0.1,
             "W_dec": torch.randn(d_sae, D_MODEL, generator=g) * 0.4, "b_dec": torch.randn(D_MODEL, generator=g) * 0.1}
 
 
