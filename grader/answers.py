@@ -51,7 +51,7 @@ def course_hash() -> str:
     digest = hashlib.sha256()
     for top in HASHED:
         for path in sorted((REPO / top).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".txt"):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".txt", ".tsv", ".toml"):
                 digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
