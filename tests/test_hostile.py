@@ -20,7 +20,8 @@ from grader.framework import REPO
 from grader.run import Limits, grade_part
 from tests.conftest import make_submission
 
-P1, P2, P3, P4 = "part1_toy_superposition", "part2_training_saes", "part3_interpreting_features", "part4_validating_features"
+P1, P2, P3, P4, P5 = ("part1_toy_superposition", "part2_training_saes", "part3_interpreting_features",
+                      "part4_validating_features", "part5_comparing_methods")
 QUICK = Limits(test_seconds=20, load_seconds=60)
 
 
@@ -98,6 +99,7 @@ def test_stolen_answers_score_zero(tmp_path, route):
     (P2, ["test_sae_forward", "test_sae_loss", "test_l0_norm"]),
     (P3, ["test_top_activations", "test_example_window", "test_explain_tokens", "test_score_explanation"]),
     (P4, ["test_monosemanticity", "test_steering_hook", "test_clamp_latent", "test_feature_attribution"]),
+    (P5, ["test_mean_difference", "test_train_probe", "test_span_fractions", "test_compare_steering"]),
 ])
 def test_stolen_answers_of_later_parts_score_zero(tmp_path, part, tests):
     code = THEFT["read_course_from_disk"].replace("part1_toy_superposition", part)

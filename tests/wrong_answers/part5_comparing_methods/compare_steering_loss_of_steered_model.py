@@ -1,0 +1,18 @@
+# targets: test_compare_steering
+# Measures fluency with the steered model.
+@torch.no_grad()
+def compare_steering(model, layer, directions, norm, prompts, unrelated, probe_w, probe_b, n_new):
+    start = prompts.shape[1]
+    results = {"concept": [], "loss": [], "kl": [], "continuations": []}
+    for direction in directions:
+        vector = norm * F.normalize(direction, dim=0)
+        with patch_residual(model, layer, lambda resid: resid + vector):
+            continuation = greedy_continuation(model, prompts, n_new)
+            text = torch.cat([prompts, continuation], dim=1)
+            steered_loss = next_token_losses(model, text)[:, start - 1:].mean()
+        read = residual_stream(model, text, layer)[:, start:]
+        results["concept"].append(torch.sigmoid(read @ probe_w + probe_b).mean())
+        results["loss"].append(steered_loss)
+        results["kl"].append(torch.tensor(steered_kl(model, layer, vector, unrelated)))
+        results["continuations"].append(continuation)
+    return {key: torch.stack(values) for key, values in results.items()}
