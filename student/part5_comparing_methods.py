@@ -412,7 +412,7 @@ for column, (name, d) in enumerate(tqdm(data.items(), desc="sparse probing")):
         ax.plot(SPARSE_KS, sparse[name][metric], marker="o", label="top-k SAE latents")
         ax.plot(SPARSE_KS, random_latents[name][metric], marker="s", label="k random latents")
         ax.axhline(probes[name][metric], color="k", linestyle="--", label="probe on the full activation")
-        ax.set_xscale("log", base=2), ax.set_xlabel("k"), ax.set_ylabel(metric.replace("_", " "))
+        ax.set_xscale("log", base=2), ax.set_xlabel("k"), ax.set_ylabel(metric.replace("_", " ").replace("auroc", "AUROC"))
         ax.set_title(name), ax.legend(fontsize=8)
 fig.tight_layout()
 save_figure(fig, "part5_sparse_probing")
