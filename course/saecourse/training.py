@@ -7,14 +7,6 @@ gradient clipping, an L1 warm-up and a linear learning-rate decay, and the norms
 encoder at the end. With the same seed and thread count it gives the same weights as Part 2's
 reference ``train_sae`` (``tests/test_training.py`` checks).
 
-Comparing SAEs (of different widths, or a ReLU SAE with a TopK one) is only fair at comparable
-sparsity, and the λ that gives a chosen L0 depends on the width. ``TrainConfig.l0_band`` makes the
-trainer find it: after the warm-up, every ``adapt_every`` steps it multiplies λ by
-``(L0 / target) ** ADAPT_GAIN``, with ``L0`` the mean over those steps and ``target`` the band's
-geometric middle (at most a factor ``ADAPT_MAX_FACTOR`` per update), until ``adapt_until`` of
-training, where the learning rate starts to decay; then λ stays fixed, so the SAE finishes training
-at one λ, which is reported.
-
 This module reveals Part 2's exercises, so the grader hides it while it grades Parts 1-2 (``REVEALS``).
 """
 
@@ -23,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import shutil
 import tempfile
 from collections import defaultdict
@@ -39,13 +30,11 @@ from . import activations, saelens, saes
 from .utils import cache_dir, set_seed
 
 REVEALS = "part2_training_saes"  # graded parts up to this one must not see this module
-ADAPT_GAIN = 0.25  # λ ← λ (L0 / target)^gain: a quarter step in log space, as L0 answers λ with a delay
-ADAPT_MAX_FACTOR = 1.25  # and at most 25% per update: faster steering overshoots into dead latents
 
 
 @dataclass
 class TrainConfig:
-    """Part 2's ``TrainConfig``, plus the optional L0 band (``l0_band``: (low, high)) that λ is steered into."""
+    """Part 2's ``TrainConfig``."""
 
     d_sae: int = 2304
     l1_coeff: float = 7.3
@@ -57,9 +46,6 @@ class TrainConfig:
     lr_decay_frac: float = 0.2
     seed: int = 0
     log_every: int = 25
-    l0_band: tuple[float, float] | None = None
-    adapt_every: int = 25
-    adapt_until: float = 0.8
 
 
 class TrainableSAE(nn.Module):
@@ -96,25 +82,15 @@ def schedules(step: int, total_steps: int, cfg: TrainConfig) -> tuple[float, flo
     return lr, min(1.0, step / (cfg.l1_warmup_frac * total_steps))
 
 
-def adapted_l1(l1_coeff: float, recent_l0: float, band: tuple[float, float]) -> float:
-    """λ moved toward the band's geometric middle: multiplied by (L0 / target)^ADAPT_GAIN, a factor between
-    1 / ADAPT_MAX_FACTOR and ADAPT_MAX_FACTOR (aiming at the middle, not the edges, leaves room for the
-    drift of L0 once λ is fixed)."""
-    low, high = band
-    factor = (max(recent_l0, 1e-3) / math.sqrt(low * high)) ** ADAPT_GAIN
-    return l1_coeff * min(max(factor, 1 / ADAPT_MAX_FACTOR), ADAPT_MAX_FACTOR)
-
-
 def train(sae: TrainableSAE, acts: Tensor, cfg: TrainConfig, progress: bool = True) -> dict[str, list[float]]:
     """Train ``sae`` on ``acts`` ([n, d_in]) for ``cfg.epochs`` shuffled passes of ``cfg.batch_size`` rows, fold
-    its decoder norms, and return the logged metrics (with the λ in use at each logged step)."""
+    its decoder norms, and return the logged metrics."""
     torch.manual_seed(cfg.seed)
     with torch.no_grad():
         sae.b_dec.copy_(acts.mean(0))
     optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
     steps_per_epoch = len(acts) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
-    l1_coeff, recent_l0 = cfg.l1_coeff, []
     history = defaultdict(list)
     bar = tqdm(total=total_steps, disable=not progress, desc=f"SAE {cfg.d_sae}")
     for epoch in range(cfg.epochs):
@@ -128,16 +104,11 @@ def train(sae: TrainableSAE, acts: Tensor, cfg: TrainConfig, progress: bool = Tr
             x_hat, z = sae(x)
             mse = (x_hat - x).pow(2).sum(-1).mean()
             l1 = (z * sae.W_dec.norm(dim=-1)).sum(-1).mean()
-            loss = mse + l1_coeff * warm * l1
+            loss = mse + cfg.l1_coeff * warm * l1
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(sae.parameters(), cfg.max_grad_norm)
             optimizer.step()
-            if cfg.l0_band is not None and warm == 1.0 and step < cfg.adapt_until * total_steps:
-                recent_l0.append((z > 0).float().sum(-1).mean().item())
-                if len(recent_l0) == cfg.adapt_every:
-                    l1_coeff = adapted_l1(l1_coeff, sum(recent_l0) / len(recent_l0), cfg.l0_band)
-                    recent_l0.clear()
             if step % cfg.log_every == 0 or step == total_steps - 1:
                 with torch.no_grad():
                     residual = (x - x_hat).pow(2).sum()
@@ -145,9 +116,7 @@ def train(sae: TrainableSAE, acts: Tensor, cfg: TrainConfig, progress: bool = Tr
                     history["mse"].append(mse.item())
                     history["l0"].append((z > 0).float().sum(-1).mean().item())
                     history["explained_variance"].append(1 - (residual / (x - x.mean(0)).pow(2).sum()).item())
-                    history["l1_coeff"].append(l1_coeff * warm)
-                bar.set_postfix(L0=f"{history['l0'][-1]:.0f}", EV=f"{history['explained_variance'][-1]:.3f}",
-                                l1=f"{l1_coeff:.2f}")
+                bar.set_postfix(L0=f"{history['l0'][-1]:.0f}", EV=f"{history['explained_variance'][-1]:.3f}")
             bar.update()
     bar.close()
     fold_norms(sae)
@@ -179,8 +148,8 @@ def cached_sae(cfg: TrainConfig, model_name: str | None = None, layer: int | Non
                threads: int = 2, progress: bool = True) -> saes.SAE:
     """An SAE trained with ``cfg`` on the cached training activations (``activations.cached_activations``
     with these arguments), trained once, deterministically (seed and thread count fixed), and read from
-    ``cache_dir()/saes/trained_<key>`` afterwards. Its ``cfg.json`` records the final λ and the training
-    time."""
+    ``cache_dir()/saes/trained_<key>`` afterwards. Its ``cfg.json`` records the configuration and the
+    final training L0."""
     store_path = activations.cache_path(model_name, layer, "train", n_tokens)
     folder = cache_dir() / "saes" / f"trained_{cfg.d_sae}_{sae_key(store_path, cfg, threads)}"
     if not (folder / saelens.WEIGHTS).is_file():
@@ -194,7 +163,7 @@ def cached_sae(cfg: TrainConfig, model_name: str | None = None, layer: int | Non
         finally:
             torch.set_num_threads(previous)
         metadata = {**store.metadata, "hook_layer": store.metadata["layer"], "train_config": dataclasses.asdict(cfg),
-                    "final_l1_coeff": history["l1_coeff"][-1], "final_l0": history["l0"][-1],
+                    "final_l0": history["l0"][-1],
                     "training_tokens": len(store) * cfg.epochs, "threads": threads}
         folder.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
