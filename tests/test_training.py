@@ -59,3 +59,33 @@ def test_cached_sae_trains_once_and_keys_on_the_config(monkeypatch, tmp_path):
     training.cached_sae(training.TrainConfig(d_sae=48, l1_coeff=0.6, batch_size=256, epochs=2), "toy", 3, 2048, progress=False)
     assert len(trained) == 2, "another λ is another SAE"
     assert torch.allclose(first.W_dec.norm(dim=-1), torch.ones(48), atol=1e-5), "the cached SAE has its norms folded"
+
+
+def test_calibrate_l1_reaches_the_target_l0(monkeypatch):
+    """Two toy runs, a line in log-log coordinates, and the third run lands near the target."""
+    acts = sparse_data(4096)
+    store = activations.ActivationStore(acts, *(torch.zeros(len(acts), dtype=torch.long) for _ in range(4)), {"layer": 0})
+    monkeypatch.setattr(activations, "cache_path", lambda *args, **kwargs: Path("toy_train_n4096.safetensors"))
+    monkeypatch.setattr(activations, "cached_activations", lambda *args, **kwargs: store)
+
+    def l0_of(sae):
+        with torch.no_grad():
+            return (sae.encode(acts) > 0).float().sum(-1).mean().item()
+
+    cfg = training.TrainConfig(d_sae=96, batch_size=128, epochs=6, lr=3e-3)
+    found = training.calibrate_l1(cfg, 12.0, l0_of, guesses=(0.5, 2.0), progress=False)
+    (_, l0_a), (_, l0_b) = found["runs"]
+    assert l0_a > 12.0 * 1.3 or l0_b < 12.0 / 1.3, "the guesses must not already hit the target"
+    l0 = l0_of(training.cached_sae(training.TrainConfig(**{**vars(cfg), "l1_coeff": found["l1_coeff"]}), progress=False))
+    assert abs(l0 / 12.0 - 1) < 0.15, f"λ = {found['l1_coeff']:.3f} gives L0 {l0:.1f}, target 12 (runs {found['runs']})"
+
+
+def test_the_cache_key_follows_the_training_code_not_the_docstrings(monkeypatch):
+    cfg, path = training.TrainConfig(), Path("store.safetensors")
+    key = training.sae_key(path, cfg, 2)
+    assert training.sae_key(path, training.TrainConfig(epochs=2), 2) != key
+    assert training.sae_key(path, cfg, 1) != key
+    monkeypatch.setattr(training.inspect, "getsource", lambda obj: "changed" if obj is training.train else "same")
+    changed = training.sae_key(path, cfg, 2)
+    monkeypatch.setattr(training.inspect, "getsource", lambda obj: "same")
+    assert changed != training.sae_key(path, cfg, 2)
