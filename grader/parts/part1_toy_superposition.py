@@ -33,7 +33,8 @@ def test_generate_batch_values(sub, ref):
         f"values must lie in [0, 1] (got min {x.min():.2f}, max {x.max():.2f}): feature values are uniform "
         "in [0, 1] (torch.rand), not Gaussian (torch.randn) as in the original exercise")
     assert (x[:, p == 0] == 0).all(), "a feature with probability 0 must always be 0"
-    assert (x[:, p == 1] > 0).all(), (
+    # torch.rand draws multiples of 2^-24 in [0, 1): an exact 0 comes up about once in 17 million values
+    assert (x[:, p == 1] > 0).float().mean() > 0.999, (
         "a feature with probability 1 must always be present: feature_probability is the chance of being "
         "present, not of being zero (did you use `rand > p`?)")
     rate = (x[:, p == 0.05] > 0).float().mean()
