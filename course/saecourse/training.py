@@ -117,9 +117,8 @@ def train(sae: TrainableSAE, acts: Tensor, cfg: TrainConfig, progress: bool = Tr
             x_hat, z = sae(x)
             mse = (x_hat - x).pow(2).sum(-1).mean()
             l1 = (z * sae.W_dec.norm(dim=-1)).sum(-1).mean()
-            loss = mse + cfg.l1_coeff * warm * l1
             optimizer.zero_grad()
-            loss.backward()
+            (mse + cfg.l1_coeff * warm * l1).backward()
             nn.utils.clip_grad_norm_(sae.parameters(), cfg.max_grad_norm)
             optimizer.step()
             if step % cfg.log_every == 0 or step == total_steps - 1:
