@@ -383,7 +383,8 @@ def _log_probs(tokens: torch.Tensor, vector: torch.Tensor | None = None) -> torc
 def test_steered_kl(sub, ref):
     vector = 3 * torch.randn(D_MODEL, generator=torch.Generator().manual_seed(60))
     tokens = _tokens(61, 2, 6)
-    got = number(sub.steered_kl(_student_gpt2(sub), LAYER, vector, tokens), "steered_kl")
+    student_model = _student_gpt2(sub)
+    got = number(sub.steered_kl(student_model, LAYER, vector, tokens), "steered_kl")
     want = _steered_kl(ref, vector, tokens)
     p, q = _log_probs(tokens), _log_probs(tokens, vector)
     kl = (p.exp() * (p - q)).sum(-1)  # [batch, seq]
@@ -394,7 +395,7 @@ def test_steered_kl(sub, ref):
     }
     hint = next((f" ({m})" for m, wrong in mistakes.items() if abs(got - wrong) < 1e-3 * abs(wrong) + 1e-7), "")
     assert abs(got - want) < 1e-3 * want + 1e-7, f"expected a KL divergence of {want:.5f} nats, got {got:.5f}{hint}"
-    assert not box_module(sub, "saecourse.hooks").registered_hooks(_student_gpt2(sub)), "a hook is left on the model after steered_kl"
+    assert not box_module(sub, "saecourse.hooks").registered_hooks(student_model), "a hook is left on the model after steered_kl"
 
 
 @recorded
@@ -450,11 +451,11 @@ def test_compare_steering(sub, ref):
     for key in ("concept", "loss", "kl"):
         assert values[key].shape == (3,), f"{key}: one number per direction, shape (3,), got {tuple(values[key].shape)}"
     for j in range(3):
-        vector = norm * F.normalize(directions[j], dim=0)
-        mistakes = _readings(expected["continuations"][j], prompts, vector, probe_w, probe_b)
         for key in ("concept", "loss"):
             value, want = values[key][j].item(), expected[key][j].item()
             if abs(value - want) > 1e-4 * abs(want) + 1e-6:
+                vector = norm * F.normalize(directions[j], dim=0)
+                mistakes = _readings(expected["continuations"][j], prompts, vector, probe_w, probe_b)
                 hint = next((m for m, wrong in mistakes.items() if abs(value - wrong) < 1e-4 * abs(wrong) + 1e-6), None)
                 raise AssertionError(f"direction {j}, {key}: expected {want:.5f}, got {value:.5f}" + (f" ({hint})" if hint else ""))
     assert torch.allclose(values["kl"], expected["kl"], rtol=1e-3, atol=1e-7), (
