@@ -82,10 +82,6 @@ frequency = (codes > 0).float().mean(0)
 held_out_rows = store.doc_ids % 2 == 1  # the documents explanations never see
 
 
-def describe(explanation: dict[int, float]) -> str:
-    return "{" + ", ".join(repr(s) for s in corpus.token_strs(tokenizer, list(explanation))) + "}"
-
-
 candidates = torch.nonzero((frequency > 0.001) & (frequency < 0.05)).squeeze(1)
 if len(candidates) < 8:  # a barely trained SAE (the smoke run): any latent that fires
     candidates = torch.nonzero(frequency > 0).squeeze(1)
@@ -98,7 +94,7 @@ ranked = sorted(explained, key=lambda latent: -explained[latent][1])
 FEATURES = [ranked[0]]
 FEATURES.append(next((f for f in ranked[1:] if not set(explained[f][0]) & set(explained[FEATURES[0]][0])), ranked[1]))
 for f in FEATURES:
-    print(f"latent {f}: fires on {frequency[f]:.2%} of tokens, explanation {describe(explained[f][0])}, "
+    print(f"latent {f}: fires on {frequency[f]:.2%} of tokens, explanation {corpus.token_set(tokenizer, explained[f][0])}, "
           f"held-out Pearson {explained[f][1]:.3f}")
 
 # %% [markdown]
@@ -187,7 +183,7 @@ for name, values in readers.items():
         "pearson": protocol.score(values, explanation)["pearson"],
         **consistency(ids_held_out, acts_held_out, explanation),
         **{f"{k} (> typ/5)": v for k, v in consistency(ids_held_out, acts_held_out, explanation, typical / 5).items()},
-        "explanation": describe(explanation),
+        "explanation": corpus.token_set(tokenizer, explanation),
     }
 columns = ["mass_share", "entropy", "effective_tokens", "pearson", "precision", "recall", "precision (> typ/5)", "recall (> typ/5)"]
 print(f"{'':20s}" + "".join(f"{c:>20s}" for c in columns))
@@ -286,7 +282,7 @@ typical = {f: codes[:, f][codes[:, f] > 0].mean().item() for f in FEATURES}
 effects = {f: steering_effect(model, sae, f, steer_contexts, LAYER, [m * typical[f] for m in MULTIPLES], k=6)
            for f in tqdm(FEATURES, desc="steering")}
 for f in FEATURES:
-    print(f"latent {f} (typical activation {typical[f]:.2f}), explanation {describe(explained[f][0])}")
+    print(f"latent {f} (typical activation {typical[f]:.2f}), explanation {corpus.token_set(tokenizer, explained[f][0])}")
     for m, kl, promoted in zip(MULTIPLES, effects[f]["kl"], effects[f]["promoted"]):
         print(f"   α = {m:4g} x typical: KL {kl:7.4f} nats; most promoted {corpus.token_strs(tokenizer, promoted)}")
 

@@ -565,13 +565,9 @@ def interpret(latent_values: Tensor, seed: int = 0, explain=explain_tokens) -> d
     return {"tokens": explanation, **scores}
 
 
-def describe(explanation: dict[int, float]) -> str:
-    return "{" + ", ".join(repr(s) for s in corpus.token_strs(tokenizer, list(explanation))) + "}"
-
-
 for latent in shown:
     result = interpret(values_of(latent))
-    print(f"latent {latent}: explanation {describe(result['tokens'])}")
+    print(f"latent {latent}: explanation {corpus.token_set(tokenizer, result['tokens'])}")
     for name in ("explanation", "random", "lookup"):
         print(f"   {name:11s} pearson {result[name]['pearson']:+.3f}, balanced accuracy {result[name]['balanced_accuracy']:.3f}")
 
@@ -696,7 +692,7 @@ order = sae_scores.argsort(descending=True)
 picks = {"best": order[0], "median": order[len(order) // 2], "worst": order[-1]}
 for label, j in picks.items():
     latent, r = int(chosen[j]), results["SAE latents"][int(j)]
-    print(f"{label:6s} latent {latent:4d} (frequency {freq[latent]:.2%}): explanation {describe(r['tokens'])}")
+    print(f"{label:6s} latent {latent:4d} (frequency {freq[latent]:.2%}): explanation {corpus.token_set(tokenizer, r['tokens'])}")
     print(f"        held out: pearson {r['explanation']['pearson']:.3f}, balanced accuracy "
           f"{r['explanation']['balanced_accuracy']:.3f}; random {r['random']['pearson']:+.3f}; look-up {r['lookup']['pearson']:.3f}")
 pages = {f"latent_{int(chosen[j])}.html": feature_dashboard(int(chosen[j]), f"{label} explained of those scored")

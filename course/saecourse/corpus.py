@@ -296,6 +296,12 @@ def token_strs(tokenizer: PreTrainedTokenizerBase, ids: list[int] | torch.Tensor
     return [tokenizer.decode([int(i)]) for i in ids]
 
 
+def token_set(tokenizer: PreTrainedTokenizerBase, ids) -> str:
+    """Token ids (or the keys of an explanation ``{id: value}``) shown as a set of their strings:
+    "{'Hello', ' world'}"."""
+    return "{" + ", ".join(repr(s) for s in token_strs(tokenizer, list(ids))) + "}"
+
+
 @functools.lru_cache(maxsize=64)
 def _document_tokens(tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Tensor:
     return torch.tensor(tokenize_document(tokenizer, _documents()[doc_id].text), dtype=torch.long)
