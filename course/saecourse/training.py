@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import activations, saelens, saes
+from . import activations, metrics, saelens, saes
 from .utils import cache_dir, set_seed
 
 REVEALS = "part2_training_saes"  # graded parts up to this one must not see this module
@@ -123,11 +123,10 @@ def train(sae: TrainableSAE, acts: Tensor, cfg: TrainConfig, progress: bool = Tr
             optimizer.step()
             if step % cfg.log_every == 0 or step == total_steps - 1:
                 with torch.no_grad():
-                    residual = (x - x_hat).pow(2).sum()
                     history["step"].append(step)
                     history["mse"].append(mse.item())
-                    history["l0"].append((z > 0).float().sum(-1).mean().item())
-                    history["explained_variance"].append(1 - (residual / (x - x.mean(0)).pow(2).sum()).item())
+                    history["l0"].append(metrics.l0(z))
+                    history["explained_variance"].append(metrics.explained_variance(x, x_hat))
                 bar.set_postfix(L0=f"{history['l0'][-1]:.0f}", EV=f"{history['explained_variance'][-1]:.3f}")
             bar.update()
     bar.close()
