@@ -327,18 +327,17 @@ store = activations.cached_activations(MODEL, LAYER, "val", n_tokens=sized(20_00
 protocol = interpret.Protocol.of(store, n_top=sized(20, 5))
 with torch.no_grad():
     store_codes = sae.encode(store.acts)  # [n_rows, d_sae]
+    concept_codes = {name: sae.encode(d.x) for name, d in data.items()}  # [n, d_sae] each, for sections 3 and 4
 
 
 def explain(latent: int) -> str:
-    explanation = protocol.explain(store_codes[:, latent])
-    return "{" + ", ".join(repr(s) for s in corpus.token_strs(tokenizer, list(explanation))) + "}"
+    return corpus.token_set(tokenizer, protocol.explain(store_codes[:, latent]))
 
 
 def firing_rates(name: str, latent: int) -> str:
     """How often the latent fires on the concept's positive and negative train rows."""
-    x, y = data[name].part("train")
-    with torch.no_grad():
-        fires = sae.encode(x)[:, latent] > 0
+    train = data[name].split == concepts.SPLITS.index("train")
+    fires, y = concept_codes[name][train, latent] > 0, data[name].labels[train]
     return f"fires on {fires[y == 1].float().mean():.0%} of positive, {fires[y == 0].float().mean():.0%} of negative rows"
 
 
@@ -452,8 +451,7 @@ METRICS = ("test_accuracy", "test_auroc")
 sparse, random_latents = {}, {}
 fig, axes = plt.subplots(2, len(data), figsize=(6 * len(data), 6.5))
 for column, (name, d) in enumerate(tqdm(data.items(), desc="sparse probing")):
-    with torch.no_grad():
-        codes = sae.encode(d.x)  # [n, d_sae]
+    codes = concept_codes[name]  # [n, d_sae]
     sparse[name] = sparse_probing(codes, d.labels, d.split, SPARSE_KS, L2S)
     alive = torch.nonzero((codes[d.split == 0] > 0).float().mean(0) >= 0.01).squeeze(1)
     draws = torch.Generator().manual_seed(0)
@@ -579,7 +577,8 @@ for name in data:
     stacked = torch.stack(list(candidates[name].values()))
     run = lambda directions, norm: compare_steering(model, LAYER, directions, norm, prompts, unrelated,  # noqa: E731
                                                     w_raw, b_raw.item(), N_NEW)
-    unsteered[name] = run(stacked[:1], 0.0)  # norm 0: every direction is the unsteered model
+    once = run(stacked[:1], 0.0)  # norm 0: every direction is the unsteered model, so run it once
+    unsteered[name] = {key: value.expand(len(stacked), *value.shape[1:]) for key, value in once.items()}
     comparison[name] = {norm: run(stacked, norm) for norm in tqdm(NORMS, desc=f"steering, {name}")}
     for result in [unsteered[name], *comparison[name].values()]:
         result["markers"] = torch.tensor([markers_per_continuation(CONCEPTS[name], c) for c in result["continuations"]])
@@ -599,10 +598,10 @@ fig, axes = plt.subplots(2, len(data), figsize=(6 * len(data), 7))
 for column, name in enumerate(data):
     for j, label in enumerate(candidates[name]):
         points = [unsteered[name]] + [comparison[name][n] for n in NORMS]
-        kl = [p["kl"][min(j, len(p["kl"]) - 1)] for p in points]
+        kl = [p["kl"][j] for p in points]
         for row, key in enumerate(("concept", "markers")):
             ax = axes[row, column]
-            values = [p[key][min(j, len(p[key]) - 1)] for p in points]
+            values = [p[key][j] for p in points]
             ax.plot(kl, values, marker="o", label=label)
             for n, x, y in zip([0.0, *NORMS], kl, values):
                 ax.annotate(f"{n:g}", (x, y), fontsize=7)
