@@ -55,7 +55,7 @@ def test_cached_sae_trains_once_and_keys_on_the_config(monkeypatch, tmp_path):
     first = training.cached_sae(cfg, "toy", 3, 2048, progress=False)
     again = training.cached_sae(cfg, "toy", 3, 2048, progress=False)
     assert len(trained) == 1 and isinstance(again, saes.SAE) and torch.equal(first.W_dec, again.W_dec)
-    assert again.cfg["train_config"]["l1_coeff"] == 0.5 and again.cfg["train_config"]["d_sae"] == 48
+    assert again.cfg["metadata"]["train_config"]["l1_coeff"] == 0.5 and again.cfg["d_sae"] == again.d_sae == 48
     training.cached_sae(training.TrainConfig(d_sae=48, l1_coeff=0.6, batch_size=256, epochs=2), "toy", 3, 2048, progress=False)
     assert len(trained) == 2, "another λ is another SAE"
     assert torch.allclose(first.W_dec.norm(dim=-1), torch.ones(48), atol=1e-5), "the cached SAE has its norms folded"

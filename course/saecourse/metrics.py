@@ -36,36 +36,52 @@ def density(z: Tensor) -> Tensor:
     return (z > 0).float().mean(0)
 
 
+def _loss_with(model: nn.Module, tokens: Tensor, layer: int, skip_first: int, replace=None) -> float:
+    """The mean next-token loss from position ``skip_first`` on, with the residual stream after ``layer``
+    at those positions replaced by ``replace(resid)`` (unchanged if ``replace`` is None)."""
+    if replace is None:
+        return next_token_losses(model, tokens)[:, skip_first:].mean().item()
+
+    def patch(resid: Tensor) -> Tensor:
+        patched = resid.clone()
+        patched[:, skip_first:] = replace(resid[:, skip_first:])
+        return patched
+
+    with patch_residual(model, layer, patch):
+        return next_token_losses(model, tokens)[:, skip_first:].mean().item()
+
+
 @torch.no_grad()
-def ce_loss_recovered(model: nn.Module, sae: nn.Module, tokens: Tensor, layer: int, skip_first: int) -> dict[str, float]:
+def ce_baselines(model: nn.Module, tokens: Tensor, layer: int, skip_first: int) -> dict[str, float]:
+    """The two losses CE loss recovered is measured between, the same for every SAE: {"clean", "zero_ablated"}.
+    Each costs a forward pass of the model, so compare several SAEs on one pair (``ce_loss_recovered``'s
+    ``baselines``)."""
+    return {"clean": _loss_with(model, tokens, layer, skip_first),
+            "zero_ablated": _loss_with(model, tokens, layer, skip_first, torch.zeros_like)}
+
+
+@torch.no_grad()
+def ce_loss_recovered(model: nn.Module, sae: nn.Module, tokens: Tensor, layer: int, skip_first: int,
+                      baselines: dict[str, float] | None = None) -> dict[str, float]:
     """tokens: [batch, seq] -> {"clean", "sae", "zero_ablated", "recovered"} (losses in nats, averaged over
-    the predictions from position ``skip_first`` on)."""
-
-    def replaced(by) -> float:
-        def patch(resid: Tensor) -> Tensor:
-            patched = resid.clone()
-            patched[:, skip_first:] = by(resid[:, skip_first:])
-            return patched
-
-        with patch_residual(model, layer, patch):
-            return next_token_losses(model, tokens)[:, skip_first:].mean().item()
-
-    clean = next_token_losses(model, tokens)[:, skip_first:].mean().item()
-    with_sae = replaced(lambda resid: sae.decode(sae.encode(resid)))
-    zeroed = replaced(torch.zeros_like)
+    the predictions from position ``skip_first`` on). ``baselines``: ``ce_baselines`` of the same model, tokens,
+    layer and ``skip_first``, if already measured."""
+    baselines = baselines or ce_baselines(model, tokens, layer, skip_first)
+    clean, zeroed = baselines["clean"], baselines["zero_ablated"]
+    with_sae = _loss_with(model, tokens, layer, skip_first, lambda resid: sae.decode(sae.encode(resid)))
     return {"clean": clean, "sae": with_sae, "zero_ablated": zeroed, "recovered": (zeroed - with_sae) / (zeroed - clean)}
 
 
 @torch.no_grad()
 def evaluate(sae: nn.Module, acts: Tensor, model: nn.Module | None = None, tokens: Tensor | None = None,
-             layer: int | None = None, skip_first: int = 4) -> dict[str, float]:
+             layer: int | None = None, skip_first: int = 4, baselines: dict[str, float] | None = None) -> dict[str, float]:
     """Every metric of ``sae`` on held-out activations ``acts`` ([n, d_in]) and, given a model, ``tokens``
-    ([batch, seq]) and the layer, its CE loss recovered there."""
+    ([batch, seq]) and the layer, its CE loss recovered there (``baselines``: as ``ce_loss_recovered``'s)."""
     z = sae.encode(acts)
     x_hat = sae.decode(z)
     fires = density(z)
     row = {"l0": l0(z), "explained_variance": explained_variance(acts, x_hat),
            "dead_fraction": (fires == 0).float().mean().item(), "dense_fraction": (fires > DENSE).float().mean().item()}
     if model is not None:
-        row["ce_recovered"] = ce_loss_recovered(model, sae, tokens, layer, skip_first)["recovered"]
+        row["ce_recovered"] = ce_loss_recovered(model, sae, tokens, layer, skip_first, baselines)["recovered"]
     return row

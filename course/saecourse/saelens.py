@@ -31,6 +31,13 @@ def write_folder(folder: str | Path, tensors: dict[str, torch.Tensor], cfg: dict
     return folder
 
 
+def standard_config(d_in: int, d_sae: int, metadata: dict) -> dict:
+    """The ``cfg.json`` of a standard SAE of these sizes, float32 on the CPU, reading raw activations;
+    ``metadata`` says where it comes from (model, layer, training configuration)."""
+    return {"architecture": "standard", "d_in": d_in, "d_sae": d_sae, "dtype": "float32", "device": "cpu",
+            "apply_b_dec_to_input": True, "normalize_activations": "none", "metadata": metadata}
+
+
 def read_folder(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors and config of an SAE folder written by ``write_folder`` (or by SAELens)."""
     folder = Path(folder)

@@ -161,8 +161,8 @@ def cached_sae(cfg: TrainConfig, model_name: str | None = None, layer: int | Non
                threads: int = 2, progress: bool = True) -> saes.SAE:
     """An SAE trained with ``cfg`` on the cached training activations (``activations.cached_activations``
     with these arguments), trained once, deterministically (seed and thread count fixed), and read from
-    ``cache_dir()/saes/trained_<key>`` afterwards. Its ``cfg.json`` records the configuration and the
-    final training L0."""
+    ``cache_dir()/saes/trained_<key>`` afterwards, a folder in SAELens's format whose ``cfg.json`` metadata
+    records the configuration and the final training L0."""
     store_path = activations.cache_path(model_name, layer, "train", n_tokens)
     folder = cache_dir() / "saes" / f"trained_{cfg.d_sae}_{sae_key(store_path, cfg, threads)}"
     if not (folder / saelens.WEIGHTS).is_file():
@@ -176,11 +176,10 @@ def cached_sae(cfg: TrainConfig, model_name: str | None = None, layer: int | Non
         finally:
             torch.set_num_threads(previous)
         metadata = {**store.metadata, "hook_layer": store.metadata["layer"], "train_config": dataclasses.asdict(cfg),
-                    "final_l0": history["l0"][-1],
-                    "training_tokens": len(store) * cfg.epochs, "threads": threads}
+                    "final_l0": history["l0"][-1], "training_tokens": len(store) * cfg.epochs, "threads": threads}
         folder.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-            saelens.write_folder(Path(tmp) / "sae", sae.tensors(), metadata)
+            saelens.write_folder(Path(tmp) / "sae", sae.tensors(), saelens.standard_config(store.d_model, cfg.d_sae, metadata))
             if not folder.exists():
                 shutil.move(str(Path(tmp) / "sae"), folder)
     return saes.load(folder)

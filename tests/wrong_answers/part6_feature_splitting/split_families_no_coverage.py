@@ -1,0 +1,18 @@
+# targets: test_split_families
+# Never checks that the children cover the parent's tokens.
+def split_families(narrow, wide, fires_narrow, fires_wide, cos_threshold, coverage, overlap):
+    cosines = F.normalize(narrow.W_dec, dim=-1) @ F.normalize(wide.W_dec, dim=-1).T
+    families = []
+    for parent in range(fires_narrow.shape[1]):
+        order = cosines[parent].argsort(descending=True)
+        children = order[cosines[parent, order] > cos_threshold]
+        if len(children) < 2:
+            continue
+        pass
+        sets = fires_wide[:, children].float()
+        counts = sets.sum(0)
+        ratio = (sets.T @ sets) / torch.minimum(counts[:, None], counts[None, :]).clamp(min=1)
+        if (ratio.fill_diagonal_(0) >= overlap).any():
+            continue
+        families.append((parent, children.tolist()))
+    return families

@@ -1,0 +1,12 @@
+# targets: test_topk_step
+# Keeps Part 2's L1 penalty in the loss.
+def topk_step(sae, x, optimizer, max_grad_norm):
+    x_hat, z = sae(x)
+    loss = (x_hat - x).square().sum(-1).mean() + 1.0 * z.sum(-1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(sae.parameters(), max_grad_norm)
+    optimizer.step()
+    with torch.no_grad():
+        sae.W_dec.div_(sae.W_dec.norm(dim=-1, keepdim=True))
+    return loss.item()

@@ -1,0 +1,10 @@
+# targets: test_width_table
+# Explained variance against the raw second moment, not the variance.
+def width_table(width_saes, acts, model, tokens, layer, skip_first, band):
+    table = {}
+    for d_sae, sae in width_saes.items():
+        row = metrics.evaluate(sae, acts, model, tokens, layer, skip_first)
+        x_hat = sae(acts)[0]
+        row["explained_variance"] = 1 - ((x_hat - acts).square().sum() / acts.square().sum()).item()
+        table[d_sae] = {"l1_coeff": sae.cfg["metadata"]["train_config"]["l1_coeff"], **row, "in_band": band[0] <= row["l0"] <= band[1]}
+    return table
