@@ -107,7 +107,7 @@ def test_width_table(sub, ref):
             if bool(in_band) == (lower <= final <= upper):
                 raise AssertionError(f"{d_sae} latents: in_band was decided on the training log's final L0 ({final:g}); "
                                      f"use the held-out L0 ({want['l0']:.3f})")
-            raise AssertionError(f"{d_sae} latents: held-out L0 {want['l0']:.4f} against the band ({low:.4f}, {high:.4f}) "
+            raise AssertionError(f"{d_sae} latents: held-out L0 {want['l0']:.4f} against the band ({lower:.4f}, {upper:.4f}) "
                                  f"is {'inside' if want['in_band'] else 'outside'} (the bounds are included)")
 
 
