@@ -182,7 +182,8 @@ if out_of_band:
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
 for ax, (key, label) in zip(axes, [("explained_variance", "explained variance"), ("ce_recovered", "CE loss recovered"),
                                    ("dead_fraction", "dead / dense fraction")]):
-    ax.plot(WIDTHS, [table[d][key] for d in WIDTHS], marker="o", label=f"{BUDGET.epochs} epochs, L0 in {L0_BAND}")
+    series = "dead (never fires on held-out tokens)" if key == "dead_fraction" else f"{BUDGET.epochs} epochs, L0 in {L0_BAND}"
+    ax.plot(WIDTHS, [table[d][key] for d in WIDTHS], marker="o", label=series)
     if key == "dead_fraction":
         ax.plot(WIDTHS, [table[d]["dense_fraction"] for d in WIDTHS], marker="s", label="dense (fires on > 10%)")
     else:
