@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness reference-sae bench bench-saelens clean
+.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness project reference-sae bench bench-saelens clean
 
 setup: $(VENV)/.installed
 
@@ -63,6 +63,10 @@ nbgrader-roundtrip: setup  ## stock nbgrader on every part: reference and untouc
 
 robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
 	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider
+
+CONFIG ?= course/saecourse/assets/projects/question.toml
+project: setup  ## Part 7's pipeline on a concept: make project CONFIG=path/to/concept.toml (default: the worked example) -> build/plots/projects/<name>
+	$(PY) -m saecourse.project $(CONFIG)
 
 reference-sae: setup  ## train (once, deterministically) and cache the reference SAE that Parts 3-7 stand on
 	$(PY) -m grader.reference_sae

@@ -14,7 +14,7 @@ from tests.conftest import make_submission
 FIXTURES = Path(__file__).parent / "wrong_answers"
 MIN_FIXTURES = {"part1_toy_superposition": 8, "part2_training_saes": 10, "part3_interpreting_features": 12,
                 "part4_validating_features": 12, "part5_comparing_methods": 16,
-                "part6_feature_splitting": 20}
+                "part6_feature_splitting": 20, "part7_project_template": 10}
 
 
 def fixtures() -> list[tuple[str, Path]]:

@@ -249,7 +249,7 @@ def make_contexts(
     dropped. The shuffle (seeded) mixes the three sources, so any prefix of the result, such as
     ``max_contexts`` of them, is a fair sample. The full result is cached in
     ``cache_dir()/corpus`` under a key made of the tokenizer's vocabulary, the documents,
-    ``ctx_len`` and ``seed``, so the second call is fast.
+    ``ctx_len`` and ``seed``, so the second call is fast (where the cache can be written).
     """
     key = f"{tokenizer_hash(tokenizer)}-{documents_hash(docs)}-ctx{ctx_len}-seed{seed}"
     path = cache_dir() / "corpus" / f"contexts-{key}.safetensors"
@@ -257,7 +257,10 @@ def make_contexts(
         contexts = Contexts(**load_file(path))
     else:
         contexts = _shuffled(_chunk_documents(docs, tokenizer, ctx_len), seed)
-        save_tensors_atomic(vars(contexts), path)
+        try:
+            save_tensors_atomic(vars(contexts), path)
+        except OSError:  # a read-only cache (a confined grading process): the contexts are still right
+            pass
     return contexts if max_contexts is None else contexts[:max_contexts]
 
 

@@ -266,6 +266,7 @@ class Catalog:
     unexplained: list[str]
     examples: dict[int, list[str]]
     folder: Path | None = None
+    redone: list[str] = field(default_factory=list)  # the steps this run computed (the rest came from the cache)
 
 
 COLUMNS = ("latent", "explanation", "score", "frequency", "rate_pos", "rate_neg", "auroc", "p_value", "significant", "mass_share",
@@ -304,15 +305,17 @@ def setup(project: Project) -> Setup:
 
 
 def tiny_setup(seed: int = 0, d_sae: int = 128, n_general: int = 2_000) -> Setup:
-    """A small set-up for tests, never cached: the graders' tiny GPT-2 (3 blocks, d_model 64, layer 1), a random
-    SAE with unit decoder rows, and ``n_general`` tokens of held-out text."""
+    """A small set-up for tests, never cached: the graders' tiny GPT-2 (3 blocks, d_model 64, layer 1),
+    ``n_general`` tokens of held-out text, and a random SAE scaled to that text (random decoder directions,
+    encoder columns along them, pre-activations of order 1, so that about a tenth of its latents fire per token)."""
     model, tokenizer = models.tiny_gpt2(seed=seed, n_layer=3, n_embd=64)
-    g = torch.Generator().manual_seed(seed)
-    sae = saes.SAE({"W_enc": torch.randn(64, d_sae, generator=g) * 0.3, "b_enc": torch.randn(d_sae, generator=g) * 0.1 - 0.3,
-                    "W_dec": torch.nn.functional.normalize(torch.randn(d_sae, 64, generator=g), dim=-1),
-                    "b_dec": torch.zeros(64)})
-    contexts = corpus.make_contexts(corpus.get_split("val"), tokenizer, ctx_len=64)
+    contexts = corpus.make_contexts(corpus.get_split("val")[:8], tokenizer, ctx_len=64)
     general = activations.collect_activations(model, tokenizer, contexts, 1, max_tokens=n_general, progress=False)
+    centre = general.acts.mean(0)
+    scale = 3 / (general.acts - centre).norm(dim=-1).median()
+    g = torch.Generator().manual_seed(seed)
+    W_dec = torch.nn.functional.normalize(torch.randn(d_sae, 64, generator=g), dim=-1)
+    sae = saes.SAE({"W_enc": W_dec.T * scale, "b_enc": torch.full((d_sae,), -0.5), "W_dec": W_dec / scale, "b_dec": centre})
     return Setup(model, tokenizer, 1, sae, "a random SAE", general)
 
 
@@ -331,6 +334,10 @@ def run(project: Project, exercises: Exercises, out: Path | None = None, given: 
     found = steps.run("discovery", [base, texts, code_of(exercises.discover), project.settings.alpha],
                       lambda: _discovery(exercises, codes[train], data["labels"][train], project.settings))
     top = found["top"][: project.settings.top]
+    if len(top) == 0:
+        steps.close()
+        raise ProjectError(f"{project.source}: no latent fires more on the positive texts than on the negative ones "
+                           "(AUROC > 1/2 on the train rows): check the texts and the reading")
     meanings = steps.run("interpretation", [base, top.tolist()], lambda: _interpretation(ready, top))
     directions = steps.run("comparison", [base, texts], lambda: _comparison(data, ready.sae, top))
     effects = steps.run("validation", [base, texts, top.tolist(), project.prompts, project.concept.markers],
@@ -340,6 +347,7 @@ def run(project: Project, exercises: Exercises, out: Path | None = None, given: 
                                                         [k for k in KS if k <= len(top)], L2S))
     steps.close()
     catalog = _catalog(project, data, found, top, meanings, directions, effects, complete, ready)
+    catalog.redone = steps.redone
     write(catalog, out or output_dir() / "projects" / project.name)
     return catalog
 
@@ -406,7 +414,7 @@ def _validation(project: Project, ready: Setup, data: dict[str, Tensor], directi
     """Causal effects: every top latent's decoder direction, the probe and the steering vector added at one
     norm while the model continues the prompts (Part 5's comparison: the concept's probe score and markers
     in the continuation, KL on unrelated text); and zero-ablating each latent on the positive test texts
-    (Part 4: the loss change where it fires)."""
+    (Part 4: the loss change where it fires, on each text's first tokens)."""
     model, tokenizer, layer, concept = ready.model, ready.tokenizer, ready.layer, project.concept
     ids = [corpus.tokenize_document(tokenizer, p) for p in project.prompts]
     prompts = torch.tensor([p[: min(map(len, ids))] for p in ids])
@@ -421,7 +429,8 @@ def _validation(project: Project, ready: Setup, data: dict[str, Tensor], directi
                                            for rows in result["continuations"]])
     positives = [t.text for t in concept.positive if t.split == "test"]
     tokens = [corpus.tokenize_document(tokenizer, text) for text in positives]
-    batch = torch.tensor([t[:ABLATION_TOKENS] for t in tokens if len(t) >= ABLATION_TOKENS][: sized(32, 4)])
+    cut = min(ABLATION_TOKENS, max(map(len, tokens)))  # one batch: the first `cut` tokens of the texts that long
+    batch = torch.tensor([t[:cut] for t in tokens if len(t) >= cut][: sized(32, 4)])  # [n_texts, cut]
     ablation = torch.tensor([interventions.ablation_effect(model, ready.sae, int(f), batch, layer, 0.0, skip_first=1)["firing"]
                              for f in top])
     return {"norm": norm, "concept": steered["concept"] - clean["concept"][0], "markers": markers(steered) - markers(clean)[0],
