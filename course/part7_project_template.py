@@ -45,7 +45,7 @@ from torch import Tensor
 
 from gradebox import checker
 from saecourse import probes, project
-from saecourse.utils import set_threads, sized
+from saecourse.utils import save_figure, set_threads, sized
 
 check = checker("part7_project_template")
 set_threads()
@@ -172,6 +172,10 @@ exercises = project.Exercises(discover, completeness)
 catalog = project.run(example, exercises)
 print(f"catalog in {catalog.folder}; steps computed in this run: {catalog.redone}")
 print((catalog.folder / "catalog.md").read_text())
+plots = project.plots(catalog)  # the catalog's plots, also in its folder
+steering_plot, completeness_plot = plots["steering"], plots["completeness"]
+save_figure(steering_plot, "part7_steering")
+save_figure(completeness_plot, "part7_completeness")
 
 # %% tags=["demo"]
 again = project.run(example, exercises)
