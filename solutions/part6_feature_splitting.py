@@ -356,11 +356,9 @@ for threshold in (0.5, 0.6, 0.7):
 protocol = interpret.Protocol.of(val_store, n_top=sized(20, 5))
 
 
-def example(row: int, before: int = 10, after: int = 3) -> str:
+def example(row: int) -> str:
     """The text around held-out row ``row``, its token in brackets."""
-    ids, at = corpus.document_tokens(tokenizer, val_store.doc_ids[row]), int(val_store.positions[row])
-    text = lambda span: tokenizer.decode(span).replace("\n", "⏎")  # noqa: E731
-    return text(ids[max(0, at - before): at]) + "[" + text(ids[at: at + 1]) + "]" + text(ids[at + 1: at + 1 + after])
+    return corpus.marked(tokenizer, corpus.document_tokens(tokenizer, val_store.doc_ids[row]), int(val_store.positions[row]))
 
 
 def describe(values: Tensor, n_examples: int = 3) -> str:

@@ -305,6 +305,14 @@ def token_set(tokenizer: PreTrainedTokenizerBase, ids) -> str:
     return "{" + ", ".join(repr(s) for s in token_strs(tokenizer, list(ids))) + "}"
 
 
+def marked(tokenizer: PreTrainedTokenizerBase, ids, position: int, before: int = 10, after: int = 3) -> str:
+    """The tokens ``ids`` around ``position`` as text, that token in brackets and newlines shown as ⏎:
+    ``' said unto him, Who art[ thou]'``."""
+    text = lambda span: tokenizer.decode(span).replace("\n", "⏎")  # noqa: E731
+    return (text(ids[max(0, position - before): position]) + "[" + text(ids[position: position + 1]) + "]"
+            + text(ids[position + 1: position + 1 + after]))
+
+
 @functools.lru_cache(maxsize=64)
 def _document_tokens(tokenizer: PreTrainedTokenizerBase, doc_id: int) -> torch.Tensor:
     return torch.tensor(tokenize_document(tokenizer, _documents()[doc_id].text), dtype=torch.long)

@@ -346,7 +346,7 @@ def run(project: Project, exercises: Exercises, out: Path | None = None, given: 
                          lambda: exercises.completeness(codes[:, top], data["x"], data["labels"], data["split"],
                                                         [k for k in KS if k <= len(top)], L2S))
     steps.close()
-    catalog = _catalog(project, data, found, top, meanings, directions, effects, complete, ready)
+    catalog = _catalog(project, data, codes[:, top], found, top, meanings, directions, effects, complete, ready)
     catalog.redone = steps.redone
     write(catalog, out or output_dir() / "projects" / project.name)
     return catalog
@@ -438,17 +438,10 @@ def _validation(project: Project, ready: Setup, data: dict[str, Tensor], directi
             "continuations": [tokenizer.decode(c[0]) for c in steered["continuations"]]}
 
 
-def _example(tokenizer, text: str, position: int, before: int = 8) -> str:
-    """``text`` around token ``position``, that token in brackets."""
-    ids = corpus.tokenize_document(tokenizer, text)
-    return (tokenizer.decode(ids[max(0, position - before): position]) + "[" + tokenizer.decode(ids[position: position + 1])
-            + "]" + tokenizer.decode(ids[position + 1: position + 4])).replace("\n", "⏎")
-
-
-def _catalog(project: Project, data: dict, found: dict, top: Tensor, meanings: dict, directions: dict, effects: dict,
-             complete: dict, ready: Setup) -> Catalog:
+def _catalog(project: Project, data: dict, codes: Tensor, found: dict, top: Tensor, meanings: dict, directions: dict,
+             effects: dict, complete: dict, ready: Setup) -> Catalog:
+    """The catalog from every step's result; codes: [n, n_top], the catalogued latents' codes on the concept's rows."""
     stats, texts = found["stats"], project.concept.texts
-    codes = ready.sae.encode(data["x"])[:, top]  # [n, n_top]
     rows, examples = [], {}
     for j, latent in enumerate(top.tolist()):
         rows.append({
@@ -462,7 +455,8 @@ def _catalog(project: Project, data: dict, found: dict, top: Tensor, meanings: d
             "ablation_firing": effects["ablation_firing"][j].item(), "cos_probe": directions["cos_probe"][j].item(),
             "cos_steering": directions["cos_steering"][j].item()})
         best = codes[:, j].topk(min(N_EXAMPLES, len(codes))).indices
-        examples[latent] = [_example(ready.tokenizer, texts[int(data["text_ids"][r])].text, int(data["positions"][r]))
+        ids = lambda r: corpus.tokenize_document(ready.tokenizer, texts[int(data["text_ids"][r])].text)  # noqa: E731
+        examples[latent] = [corpus.marked(ready.tokenizer, ids(r), int(data["positions"][r]), before=8)
                             for r in best if codes[r, j] > 0]
     unexplained = list(dict.fromkeys(texts[int(data["text_ids"][r])].text for r in torch.as_tensor(complete["unexplained"]).long()))
     n_top = len(top)
