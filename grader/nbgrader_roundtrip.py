@@ -16,7 +16,10 @@ The expectation is computed, not written down: the reference earns every graded 
 notebook's nbgrader metadata, manually graded answers included (nbgrader leaves those to a
 person). The round trip also requires that
 
-* the reference's autograded notebook shows no error at all, demo cells included;
+* the reference's autograded notebook shows no error at all, demo cells included, and it saved
+  every plot the notebook's ``save_figure`` calls name (non-empty PNG files): the reference's
+  autograde is the course's smoke run of each solution notebook, so ``make check`` executes each
+  notebook once, not once here and once more in a separate smoke test;
 * no cell of either submission ran into the timeout;
 * every test cell nbgrader runs (hidden tests restored) only calls ``check("...")``: the expected
   values stay in the judge, out of the student's kernel;
@@ -28,6 +31,8 @@ It prints a table with scores and seconds per part and exits 1 if any part falls
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,12 +46,13 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 
-from grader.framework import REPO, graded_tests, part_name, parts
+from grader.framework import COURSE, REPO, graded_tests, part_name, parts
 from grader.loader import CHECK_CALL, code_lines
 from grader.nbgrader_course import add_source, add_submission, course_directory, notebook_path
 
 STUDENTS = ("reference", "stub")
 TIMEOUT_ERROR = "CellTimeoutError"  # the error nbgrader's Execute records for a cell it interrupted
+SAVED_PLOT = re.compile(r"save_figure\(\s*\w+\s*,\s*['\"](\w+)['\"]\s*\)")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class RoundTrip:
     expected: dict[str, Score]
     seconds: dict[str, float]  # wall time of each student's autograde, and "total" for the part
     slowest_cell: tuple[str, float]  # the reference's slowest cell and its seconds
+    plots: Path  # where the reference's autograde saved its plots
     problems: list[str] = field(default_factory=list)
 
 
@@ -79,19 +86,30 @@ def expected_scores(source: NotebookNode, part: str) -> dict[str, Score]:
     return {"reference": Score(earned, total), "stub": Score(0, total)}
 
 
-def nbgrader(course: CourseDirectory, *args: str) -> None:
+def expected_plots(part: str) -> list[str]:
+    """The names of the PNG files the notebook saves, read off its ``save_figure(fig, "name")`` calls."""
+    return SAVED_PLOT.findall((COURSE / f"{part}.py").read_text())
+
+
+def nbgrader(course: CourseDirectory, *args: str, env: dict[str, str] | None = None) -> None:
     """Run the nbgrader command line as an instructor would: from the repository root, so it
-    reads ``nbgrader_config.py``, with the course directory moved to ``course.root``."""
+    reads ``nbgrader_config.py``, with the course directory moved to ``course.root``; ``env`` is
+    added to the environment nbgrader and its kernels see."""
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course.root}", "--log-level=WARN"]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[1:])} exited {done.returncode}:\n{done.stderr[-3000:]}")
+
+
+def plot_folder(course: CourseDirectory, student: str) -> Path:
+    """Where the kernel autograding ``student`` saves plots (``SAECOURSE_OUT``)."""
+    return Path(course.root) / "plots" / student
 
 
 def autograde(course: CourseDirectory, part: str, student: str) -> float:
     """``nbgrader autograde`` one student's submission; return the wall time in seconds."""
     start = time.perf_counter()
-    nbgrader(course, "autograde", part, f"--student={student}")
+    nbgrader(course, "autograde", part, f"--student={student}", env={"SAECOURSE_OUT": str(plot_folder(course, student))})
     return time.perf_counter() - start
 
 
@@ -103,9 +121,18 @@ def gradebook_scores(course: CourseDirectory, part: str) -> dict[str, Score]:
 
 
 def errors(nb: NotebookNode) -> list[str]:
-    """``cell id: ErrorName`` for every error output in the notebook."""
-    return [f"{cell.id}: {output.ename}" for cell in nb.cells if cell.cell_type == "code"
-            for output in cell.outputs if output.output_type == "error"]
+    """``cell id (first line): ErrorName: message`` for every error output in the notebook."""
+    def first_line(cell: NotebookNode) -> str:
+        return next((line for line in cell.source.splitlines() if line.strip()), "")
+
+    return [f"{cell.id} ({first_line(cell)}): {output.ename}: {output.evalue}" for cell in nb.cells
+            if cell.cell_type == "code" for output in cell.outputs if output.output_type == "error"]
+
+
+def missing_plots(part: str, folder: Path) -> list[str]:
+    """The plots the notebook names that are not in ``folder`` as non-empty PNG files."""
+    return [name for name in expected_plots(part)
+            if not ((path := folder / f"{name}.png").is_file() and path.stat().st_size > 0)]
 
 
 def cell_seconds(cell: NotebookNode) -> float:
@@ -144,7 +171,10 @@ def problems(trip: RoundTrip, autograded: dict[str, NotebookNode], release: Note
              for student in STUDENTS if trip.scores[student] != trip.expected[student]]
     found += [f"reference, {error}" for error in errors(autograded["reference"])]
     found += [f"test cell {cell} does more than call check()" for cell in answer_bearing_test_cells(autograded["reference"])]
-    found += [f"stub, {error}" for error in errors(autograded["stub"]) if error.endswith(TIMEOUT_ERROR)]
+    if not expected_plots(trip.part):
+        found.append("the notebook saves no plot: its save_figure(fig, \"name\") calls are how the round trip knows what to expect")
+    found += [f"reference saved no plot {name}.png (or an empty one)" for name in missing_plots(trip.part, trip.plots)]
+    found += [f"stub, {error}" for error in errors(autograded["stub"]) if f": {TIMEOUT_ERROR}:" in error]
     student_nb = nbformat.read(REPO / "student" / f"{trip.part}.ipynb", as_version=4)
     if code_sources(release) != code_sources(student_nb):
         found.append(f"nbgrader's release differs from student/{trip.part}.ipynb")
@@ -165,7 +195,7 @@ def round_trip(part: str, root: Path) -> RoundTrip:
                   for student in STUDENTS}
     seconds["total"] = time.perf_counter() - start
     trip = RoundTrip(part, gradebook_scores(course, part), expected_scores(source, part), seconds,
-                     slowest_cell(autograded["reference"]))
+                     slowest_cell(autograded["reference"]), plot_folder(course, "reference"))
     trip.problems = problems(trip, autograded, nbformat.read(release, as_version=4))
     return trip
 

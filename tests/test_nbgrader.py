@@ -1,9 +1,15 @@
-"""Stock nbgrader grades every part as the course's own grader does.
+"""Stock nbgrader grades every part as the course's own grader does, and every solution notebook
+runs end to end at smoke size, demo cells and plots included.
 
 The round trip (``grader.nbgrader_roundtrip``) runs ``generate_assignment`` and ``autograde`` with
 the shipped ``nbgrader_config.py`` on the reference and on the untouched release, then reads the
-scores from nbgrader's gradebook: the reference earns every autograded point, the stub none, and
-the reference's autograded notebook, demo cells included (at smoke size), shows no error.
+scores from nbgrader's gradebook: the reference earns every autograded point, the stub none.
+
+The reference's autograde executes the whole solution notebook at smoke size (``SAECOURSE_SIZE=smoke``
+shrinks the demo cells' data and step counts; the code is the one ``make solutions`` runs at full
+size), so it is also the course's smoke test: no cell may fail and every plot the notebook's
+``save_figure`` calls name must be saved. The graders skip demo cells, so without it a broken
+training demo or plot would go unnoticed. ``make smoke`` runs the same notebooks outside nbgrader.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ CHECKED = re.compile(r"check\(\s*['\"](\w+)['\"]\s*\)")
 
 
 @pytest.mark.parametrize("part", parts())
-def test_nbgrader_round_trip(part, tmp_path, monkeypatch):
+def test_nbgrader_round_trip_runs_every_cell(part, tmp_path, monkeypatch):
     monkeypatch.setenv("SAECOURSE_THREADS", "1")  # the kernel runs beside other tests on a 2-core machine
     trip = round_trip(part, tmp_path)
     assert trip.scores == trip.expected, "\n".join(trip.problems)
