@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness project reference-sae bench bench-saelens clean
+.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness project reference-sae bench bench-speed bench-check bench-saelens clean
 
 setup: $(VENV)/.installed
 
@@ -71,11 +71,15 @@ project: setup  ## Part 7's pipeline on a concept: make project CONFIG=path/to/c
 reference-sae: setup  ## train (once, deterministically) and cache the reference SAE that Parts 3-7 stand on
 	$(PY) -m grader.reference_sae
 
-bench: setup  ## speed targets as ratios against baselines measured in the same run, then the SAE trainer against SAELens
-	$(PY) bench/run.py
-	$(MAKE) bench-saelens
+bench: bench-speed bench-saelens bench-check  ## every benchmark, each against a baseline measured in the same run: bench/README.md (about 70 min)
 
-bench-saelens: setup  ## Part 2's trainer against SAELens at equal budget and L0 (separate sae-lens environment): bench/README.md
+bench-speed: setup  ## collection against the original loop, toy-model batching and threads, grading throughput
+	$(PY) bench/run.py
+
+bench-check: setup  ## make check on a clean clone, timed per stage and test file
+	$(PY) bench/check_breakdown.py
+
+bench-saelens: setup  ## Part 2's trainer (and Part 6's TopK) against SAELens at equal budget and L0 (separate sae-lens environment)
 	$(PY) bench/compare_saelens.py
 
 clean:

@@ -6,7 +6,8 @@ cached activations (SmolLM2 layer 15, 200k training tokens, first 4 positions dr
 with the same budget and settings (width 2304, batch 1024, 8 epochs, the course's default learning
 rate decayed to 0 over the last 20%, L1 warm-up over the first 5%, ``b_dec`` at the training mean);
 each L1 coefficient is bracketed to the target L0 and every SAE, ours or SAELens's, is measured by
-``sae_recipe.evaluate``.
+``sae_recipe.evaluate``. A third row trains Part 6's TopK SAE with the same budget and k at the
+target L0.
 
 The same run saves the course's SAE with Part 2's ``save_sae`` and checks that
 ``sae_lens.SAE.load_from_disk`` reads it back to the same codes and reconstruction.
@@ -30,6 +31,7 @@ from grader.framework import REPO, reference
 from saecourse import activations
 
 sys.path.insert(0, str(Path(__file__).parent))
+import report  # noqa: E402
 import sae_recipe  # noqa: E402
 
 SAELENS = "sae-lens==6.54.12"
@@ -46,7 +48,8 @@ Same activations and budget as the ablation below (width 2304, batch 1024, 8 epo
 5%, the last 20% of the learning rate decayed, `b_dec` at the training mean) and the course's
 default learning rate for both; each trainer's L1 coefficient bracketed to L0 48, every SAE
 measured by the same function. SAELens runs in its own environment (`build/saelens-venv`);
-tokens/s is the training loop alone, both at 2 threads, one run at a time."""
+tokens/s is the training loop alone, all at 2 threads, one run at a time. The TopK row is Part 6's
+reference TopK SAE with the same budget, batches and schedule, k set to the target L0 (no L1)."""
 
 
 def saelens_python() -> Path:
@@ -100,6 +103,22 @@ def course_run(ref, l1_coeff: float, acts: torch.Tensor, data: sae_recipe.EvalDa
                                  l1_coeff, measure)
 
 
+def topk_run(ref, k: int, acts: torch.Tensor, data: sae_recipe.EvalData, runs: dict) -> dict:
+    """Part 6's reference TopK SAE (``train_topk``: MSE only, the top ``k`` pre-activations kept, unit
+    decoder rows) with Part 2's default budget, batches and learning-rate schedule."""
+    cfg = ref.TrainConfig()
+    train_topk = reference("part6_feature_splitting").train_topk
+
+    def measure() -> dict:
+        start = time.perf_counter()
+        sae = train_topk(acts, cfg.d_sae, k, cfg, progress=False)
+        tokens_per_s = len(acts) // cfg.batch_size * cfg.batch_size * cfg.epochs / (time.perf_counter() - start)
+        return {**sae_recipe.evaluate(ref, sae, data), "tokens_per_s": tokens_per_s, "k": k}
+
+    key = json.dumps({"trainer": "course TopK (Part 6)", "k": k, "config": str(cfg)})
+    return sae_recipe.cached_run(runs, RUNS, key, f"course TopK, k={k}", None, measure)
+
+
 def course_folder(cfg) -> Path:
     return WORK / f"course_l1_{cfg.l1_coeff:g}_lr_{cfg.lr:g}"
 
@@ -128,14 +147,16 @@ def main() -> int:
     start = ref.TrainConfig().l1_coeff
     ours = sae_recipe.bracket(lambda l1: course_run(ref, l1, acts, data, runs), start, args.target_l0)
     theirs = sae_recipe.bracket(lambda l1: saelens_run(ref, l1, data, runs), start, args.target_l0)
+    topk = topk_run(ref, round(args.target_l0), acts, data, runs)
     loads = check_saelens_loads(ref, course_folder(ref.TrainConfig()), data.val[:512])
     markdown = sae_recipe.table([(sae_recipe.Recipe("course (Part 2's train_sae)"), ours),
-                                 (sae_recipe.Recipe(f"SAELens {SAELENS.split('==')[1]} (SAETrainer, StandardTrainingSAE)"), theirs)],
+                                 (sae_recipe.Recipe(f"SAELens {SAELENS.split('==')[1]} (SAETrainer, StandardTrainingSAE)"), theirs),
+                                 (sae_recipe.Recipe("course TopK (Part 6's train_topk, no L1)"), topk)],
                                 args.target_l0, speed=True)
     load = (f"SAELens's `SAE.load_from_disk` on a folder written by Part 2's `save_sae` ({loads['class']}): codes differ "
             f"by at most {loads['codes']:.1e}, reconstructions by {loads['reconstruction']:.1e}.")
     print(markdown, load, sep="\n\n")
-    sae_recipe.write_section("saelens", f"{INTRO}\n\nMachine: {sae_recipe.machine()}.\n\n{markdown}\n\n{load}")
+    report.write_section("saelens", f"{INTRO}\n\nMachine: {report.machine()}.\n\n{markdown}\n\n{load}")
     return 0
 
 

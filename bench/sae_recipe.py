@@ -35,6 +35,8 @@ from tqdm.auto import tqdm
 from grader.framework import REPO, reference
 from saecourse import activations, corpus, models
 
+from report import write_section  # noqa: E402  (bench/ is on sys.path when a bench script runs)
+
 RUNS = REPO / "bench" / "results" / "recipe_runs.json"  # committed: the table regenerates without retraining
 N_TRAIN, N_VAL, CE_CONTEXTS, DROP_FIRST = 200_000, 20_000, 64, 4
 
@@ -221,13 +223,13 @@ def run(ref, recipe: Recipe, l1_coeff: float, acts: Tensor, data: EvalData, runs
     return cached_run(runs, RUNS, recipe.key(l1_coeff), f"{recipe.name}, λ={l1_coeff:g}", l1_coeff, measure)
 
 
-def cached_run(runs: dict, path: Path, key: str, label: str, l1_coeff: float, measure) -> dict:
+def cached_run(runs: dict, path: Path, key: str, label: str, l1_coeff: float | None, measure) -> dict:
     """``runs[key]``, measured first (and ``runs`` saved to ``path``) if it is new."""
     if key not in runs:
         runs[key] = {**measure(), "l1_coeff": l1_coeff}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(runs, indent=1))
-        print(f"  {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in runs[key].items()), flush=True)
+        print(f"  {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in runs[key].items() if v is not None), flush=True)
     return runs[key]
 
 
@@ -300,32 +302,6 @@ def main() -> None:
         write_section("recipe", f"{ABLATION_INTRO}\n\n{markdown}")
 
 
-README = REPO / "bench" / "README.md"
-
-
-def machine() -> str:
-    """One line naming what a measurement ran on."""
-    import os
-    import platform
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-            f"Python {platform.python_version()}")
-
-
-def write_section(name: str, markdown: str) -> None:
-    """Replace the part of bench/README.md between ``<!-- name -->`` and ``<!-- /name -->`` (appended if missing)."""
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    text = README.read_text() if README.is_file() else "# Benchmarks\n"
-    block = f"{start}\n{markdown.strip()}\n{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    README.write_text(text)
-
-
 def table(rows: list[tuple[Recipe, dict | None]], target: float, speed: bool = False) -> str:
     """A Markdown table of metrics at L0 = ``target``; ``speed`` adds training tokens/s (meaningful only
     when nothing else ran on the machine)."""
@@ -335,7 +311,8 @@ def table(rows: list[tuple[Recipe, dict | None]], target: float, speed: bool = F
         if m is None:
             lines.append(f"| {recipe.name} | not measured yet |" + " |" * (5 + speed))
             continue
-        line = (f"| {recipe.name} | {m['l1_coeff']:.2f} | {m['l0']:.1f} | {m['explained_variance']:.3f} | {m['ce_recovered']:.3f} | "
+        coefficient = f"{m['l1_coeff']:.2f}" if m["l1_coeff"] is not None else f"none (k = {m['k']})"
+        line = (f"| {recipe.name} | {coefficient} | {m['l0']:.1f} | {m['explained_variance']:.3f} | {m['ce_recovered']:.3f} | "
                 f"{m['dead_pct']:.1f} | {m['dense_pct']:.2f} |")
         lines.append(line + (f" {m['tokens_per_s'] / 1000:.1f}k |" if speed else ""))
     return "\n".join(lines)

@@ -463,12 +463,8 @@ check("test_topk_step")
 # activations with the same budget, batches and learning-rate schedule as the 4x ReLU SAE above
 # (about 90 seconds at full size):
 
-# %% tags=["demo"]
-RELU = width_saes[4 * D_MODEL]
-K = round(table[4 * D_MODEL]["l0"])
-
-
-def train_topk(acts: Tensor, d_sae: int, k: int, cfg: training.TrainConfig) -> TopKSAE:
+# %%
+def train_topk(acts: Tensor, d_sae: int, k: int, cfg: training.TrainConfig, progress: bool = True) -> TopKSAE:
     """acts: [n, d_in]. The same batches, epochs and learning-rate schedule as Part 2's trainer."""
     set_seed(cfg.seed)
     sae = TopKSAE(acts.shape[1], d_sae, k)
@@ -477,7 +473,7 @@ def train_topk(acts: Tensor, d_sae: int, k: int, cfg: training.TrainConfig) -> T
     optimizer = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
     steps_per_epoch = len(acts) // cfg.batch_size
     total = cfg.epochs * steps_per_epoch
-    bar = tqdm(total=total, desc=f"TopK SAE, k = {k}")
+    bar = tqdm(total=total, desc=f"TopK SAE, k = {k}", disable=not progress)
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(acts))
         for i in range(steps_per_epoch):
@@ -490,6 +486,9 @@ def train_topk(acts: Tensor, d_sae: int, k: int, cfg: training.TrainConfig) -> T
     return sae.requires_grad_(False)
 
 
+# %% tags=["demo"]
+RELU = width_saes[4 * D_MODEL]
+K = round(table[4 * D_MODEL]["l0"])
 topk = train_topk(train_store.acts, RELU.d_sae, K, BUDGET)
 
 # %% [markdown]
