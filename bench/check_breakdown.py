@@ -112,7 +112,8 @@ def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
-def markdown(run: dict, summary: dict) -> str:
+def markdown(run: dict, summary: dict, before: dict | None = None) -> str:
+    """The README section; ``before``, an earlier run's results, adds a per-stage comparison."""
     steps, wall, summed = run["steps"], summary["tests_wall"], summary["summed"]
     total = sum(steps.values())
     lines = [
@@ -137,6 +138,15 @@ def markdown(run: dict, summary: dict) -> str:
     lines += ["", "| test file | tests | test seconds |", "|---|---|---|"]
     for name, (seconds, count) in sorted(summary["per_file"].items(), key=lambda f: -f[1][0]):
         lines.append(f"| `{name}` | {count} | {seconds:.0f} |")
+    if before:
+        lines += ["", f"Against the run at `{before['commit']}`, before this benchmark's changes (test seconds summed over both workers):", "",
+                  "| stage | before | after |", "|---|---|---|"]
+        stages = {**before["per_stage"], **summary["per_stage"]}
+        for stage in sorted(stages, key=lambda s: -before["per_stage"].get(s, [0])[0]):
+            old, new = before["per_stage"].get(stage, [0])[0], summary["per_stage"].get(stage, [0])[0]
+            lines.append(f"| {stage} | {old:.0f} | {new:.0f} |")
+        lines += [f"| pytest, first to last test (wall) | {minutes(before['tests_wall'])} | {minutes(wall)} |",
+                  f"| whole run with install (wall) | {minutes(sum(before['steps'].values()))} | {minutes(total)} |"]
     lines += ["", "Slowest tests (setup, call and teardown):", "", "| test | seconds |", "|---|---|"]
     lines += [f"| `{nodeid}` | {seconds:.0f} |" for nodeid, seconds in summary["slowest_tests"]]
     return "\n".join(lines)
@@ -146,7 +156,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", default="HEAD", help="the commit to measure (default HEAD)")
     parser.add_argument("--from-dir", type=Path, help="re-render from this earlier run's work folder")
-    parser.add_argument("--section", default="check", help="the bench/README.md section to write")
+    parser.add_argument("--section", default="check",
+                        help="where the results go: check (bench/README.md too) or another key of the results file, "
+                             "e.g. check-before for an earlier commit's run")
     args = parser.parse_args()
     if args.from_dir:
         run = json.loads((args.from_dir / "run.json").read_text())
@@ -160,9 +172,10 @@ def main() -> int:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results[args.section] = {**run, **summary}
     RESULTS.write_text(json.dumps(results, indent=1))
-    text = markdown(run, summary)
+    text = markdown(run, summary, results.get("check-before") if args.section == "check" else None)
     print(text)
-    report.write_section(args.section, text)
+    if args.section == "check":  # other sections (an earlier commit's run) only go to the results file
+        report.write_section(args.section, text)
     return run["exit_code"]
 
 

@@ -62,7 +62,7 @@ from saecourse.directions import best_match_cosine
 from saecourse.utils import save_figure, set_seed, set_threads, sized
 
 check = checker("part1_toy_superposition")
-set_threads(1)  # tiny models: one thread avoids synchronisation overhead (measured: up to 6x faster)
+set_threads(1)  # tiny models: with another process busy on one of two cores, two threads take 3x as long (make bench)
 
 # %% [markdown]
 # ## 1. Sparse features
