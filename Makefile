@@ -71,7 +71,8 @@ project: setup  ## Part 7's pipeline on a concept: make project CONFIG=path/to/c
 reference-sae: setup  ## train (once, deterministically) and cache the reference SAE that Parts 3-7 stand on
 	$(PY) -m grader.reference_sae
 
-bench: bench-speed bench-saelens bench-check  ## every benchmark, each against a baseline measured in the same run: bench/README.md (about 70 min)
+bench: setup  ## every benchmark, each against a baseline measured in the same run: bench/README.md (about 70 min); fails at the end if a speed target was missed
+	$(PY) bench/run.py; missed=$$?; $(PY) bench/compare_saelens.py && $(PY) bench/check_breakdown.py && exit $$missed
 
 bench-speed: setup  ## collection against the original loop, toy-model batching and threads, grading throughput
 	$(PY) bench/run.py
