@@ -109,7 +109,8 @@ def summarise(phases: list[dict], fixtures: list[dict]) -> dict:
 
 
 def minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s"
 
 
 def markdown(run: dict, summary: dict, before: dict | None = None) -> str:
@@ -139,7 +140,9 @@ def markdown(run: dict, summary: dict, before: dict | None = None) -> str:
     for name, (seconds, count) in sorted(summary["per_file"].items(), key=lambda f: -f[1][0]):
         lines.append(f"| `{name}` | {count} | {seconds:.0f} |")
     if before:
-        lines += ["", f"Against the run at `{before['commit']}`, before this benchmark's changes (test seconds summed over both workers):", "",
+        lines += ["", f"Against the run at `{before['commit']}`, before this benchmark's changes (test seconds summed over both "
+                  "workers). Answer keys are cached per course version: a run after a change to `course/`, `grader/` or "
+                  "`gradebox/` builds them, which the first release test pays (about 2 minutes).", "",
                   "| stage | before | after |", "|---|---|---|"]
         stages = {**before["per_stage"], **summary["per_stage"]}
         for stage in sorted(stages, key=lambda s: -before["per_stage"].get(s, [0])[0]):
