@@ -86,6 +86,13 @@ def saelens_run(ref, l1_coeff: float, data: sae_recipe.EvalData, runs: dict) -> 
     return sae_recipe.cached_run(runs, RUNS, key, f"SAELens, λ={l1_coeff:g}, lr {lr:g}", l1_coeff, measure)
 
 
+def timed_training(train, n_rows: int, cfg):
+    """(``train()``'s result, tokens per second): ``train`` runs ``cfg.epochs`` passes over the full batches of ``n_rows`` rows."""
+    start = time.perf_counter()
+    result = train()
+    return result, n_rows // cfg.batch_size * cfg.batch_size * cfg.epochs / (time.perf_counter() - start)
+
+
 def course_run(ref, l1_coeff: float, acts: torch.Tensor, data: sae_recipe.EvalData, runs: dict) -> dict:
     """Part 2's reference ``train_sae`` with its default config at ``l1_coeff``."""
     cfg = ref.TrainConfig(l1_coeff=l1_coeff)
@@ -93,9 +100,7 @@ def course_run(ref, l1_coeff: float, acts: torch.Tensor, data: sae_recipe.EvalDa
     def measure() -> dict:
         torch.manual_seed(cfg.seed)
         sae = ref.SAE(acts.shape[1], cfg.d_sae)
-        start = time.perf_counter()
-        ref.train_sae(sae, acts, cfg, progress=False)
-        tokens_per_s = len(acts) // cfg.batch_size * cfg.batch_size * cfg.epochs / (time.perf_counter() - start)
+        _, tokens_per_s = timed_training(lambda: ref.train_sae(sae, acts, cfg, progress=False), len(acts), cfg)
         ref.save_sae(sae, course_folder(cfg), {"train_config": str(cfg)})
         return {**sae_recipe.evaluate(ref, sae, data), "tokens_per_s": tokens_per_s}
 
@@ -110,9 +115,7 @@ def topk_run(ref, k: int, acts: torch.Tensor, data: sae_recipe.EvalData, runs: d
     train_topk = reference("part6_feature_splitting").train_topk
 
     def measure() -> dict:
-        start = time.perf_counter()
-        sae = train_topk(acts, cfg.d_sae, k, cfg, progress=False)
-        tokens_per_s = len(acts) // cfg.batch_size * cfg.batch_size * cfg.epochs / (time.perf_counter() - start)
+        sae, tokens_per_s = timed_training(lambda: train_topk(acts, cfg.d_sae, k, cfg, progress=False), len(acts), cfg)
         return {**sae_recipe.evaluate(ref, sae, data), "tokens_per_s": tokens_per_s, "k": k}
 
     key = json.dumps({"trainer": "course TopK (Part 6)", "k": k, "config": str(cfg)})

@@ -51,11 +51,7 @@ from saecourse import corpus, models  # noqa: E402
 
 EARLY_PARTS = ["part1_toy_superposition", "part2_training_saes"]
 COLLECT_CONTEXTS, COLLECT_BATCH = 128, 16  # 16k tokens of 128
-WAYS = {
-    "exercise": "the exercise's loop (one text, full forward, hidden states, a tensor per token)",
-    "batched_full": f"full forward with hidden states, batches of {COLLECT_BATCH}",
-    "course": f"collect_activations (stopped forward, batches of {COLLECT_BATCH}, one output)",
-}
+WAYS = ("exercise", "batched_full", "course")  # the exercise's loop, a batched full forward, collect_activations
 
 
 @dataclass

@@ -46,6 +46,7 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
 
+from grader.execute import describe_cell
 from grader.framework import COURSE, REPO, graded_tests, part_name, parts
 from grader.loader import CHECK_CALL, code_lines
 from grader.nbgrader_course import add_source, add_submission, course_directory, notebook_path
@@ -121,11 +122,8 @@ def gradebook_scores(course: CourseDirectory, part: str) -> dict[str, Score]:
 
 
 def errors(nb: NotebookNode) -> list[str]:
-    """``cell id (first line): ErrorName: message`` for every error output in the notebook."""
-    def first_line(cell: NotebookNode) -> str:
-        return next((line for line in cell.source.splitlines() if line.strip()), "")
-
-    return [f"{cell.id} ({first_line(cell)}): {output.ename}: {output.evalue}" for cell in nb.cells
+    """``cell 12 (id ..., tags): first line: ErrorName: message`` for every error output in the notebook."""
+    return [f"{describe_cell(nb, index)}: {output.ename}: {output.evalue}" for index, cell in enumerate(nb.cells)
             if cell.cell_type == "code" for output in cell.outputs if output.output_type == "error"]
 
 

@@ -443,6 +443,11 @@ def _catalog(project: Project, data: dict, codes: Tensor, found: dict, top: Tens
     """The catalog from every step's result; codes: [n, n_top], the catalogued latents' codes on the concept's rows."""
     stats, texts = found["stats"], project.concept.texts
     rows, examples = [], {}
+
+    def ids(row: int) -> list[int]:
+        """The tokens of the text concept row ``row`` comes from."""
+        return corpus.tokenize_document(ready.tokenizer, texts[int(data["text_ids"][row])].text)
+
     for j, latent in enumerate(top.tolist()):
         rows.append({
             "latent": latent, "explanation": corpus.token_set(ready.tokenizer, meanings["explanations"][j]),
@@ -455,7 +460,6 @@ def _catalog(project: Project, data: dict, codes: Tensor, found: dict, top: Tens
             "ablation_firing": effects["ablation_firing"][j].item(), "cos_probe": directions["cos_probe"][j].item(),
             "cos_steering": directions["cos_steering"][j].item()})
         best = codes[:, j].topk(min(N_EXAMPLES, len(codes))).indices
-        ids = lambda r: corpus.tokenize_document(ready.tokenizer, texts[int(data["text_ids"][r])].text)  # noqa: E731
         examples[latent] = [corpus.marked(ready.tokenizer, ids(r), int(data["positions"][r]), before=8)
                             for r in best if codes[r, j] > 0]
     unexplained = list(dict.fromkeys(texts[int(data["text_ids"][r])].text for r in torch.as_tensor(complete["unexplained"]).long()))
