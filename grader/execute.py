@@ -1,7 +1,10 @@
 """``python -m grader.execute [--smoke] [PART ...]``: run solution notebooks end to end.
 
 Executed notebooks (with outputs) go to ``build/executed/``, plots (PNG) to ``build/plots/``,
-and a timing summary to ``build/timings.json``. Nothing under ``build/`` is committed.
+a timing summary to ``build/timings.json`` and the claims each notebook checked
+(``saecourse.claims.expect``: how many, and any that did not hold) to ``build/claims.json``. A
+claim that is false at full size fails its cell, so the run stops and names it. Nothing under
+``build/`` is committed.
 
 ``--smoke`` runs the same cells with ``SAECOURSE_SIZE=smoke``: demo cells shrink their data and
 step counts (``saecourse.utils.sized``), so every notebook runs in about a minute. Its outputs go
@@ -48,6 +51,16 @@ def describe_cell(nb: NotebookNode, index: int) -> str:
     return f"cell {index} ({', '.join(labels)}): {first_line}"
 
 
+def claim_lines(nb: NotebookNode) -> list[str]:
+    """The claims an executed notebook checked (``saecourse.claims.expect``): its ``✓`` / ``✗`` lines, in order."""
+    lines = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            lines += [line for line in text.splitlines() if line.startswith(("✓ ", "✗ "))]
+    return lines
+
+
 def execute(part: str, size: str = "full", build: Path = BUILD, timeout: int = 3600) -> float:
     """Execute ``solutions/<part>.ipynb`` at ``size`` ("full" or "smoke"); return the wall time in seconds.
 
@@ -69,7 +82,19 @@ def execute(part: str, size: str = "full", build: Path = BUILD, timeout: int = 3
         raise NotebookFailed(f"{part} at {size} size: {where} failed:\n{ANSI_COLOUR.sub('', str(error))}") from error
     finally:
         nbformat.write(nb, executed / f"{part}.ipynb")
+        record_claims(build, size, part, claim_lines(nb))
     return time.perf_counter() - start
+
+
+def record_claims(build: Path, size: str, part: str, lines: list[str]) -> None:
+    """Add ``part``'s checked claims to ``build/claims.json`` (per size: how many held, the ones that did not)."""
+    path = build / "claims.json"
+    claims = json.loads(path.read_text()) if path.exists() else {}
+    failed = [line for line in lines if line.startswith("✗ ")]
+    claims.setdefault(size, {})[part] = {"checked": len(lines), "held": len(lines) - len(failed), "not_held": failed}
+    tmp = path.with_name(f".claims.{os.getpid()}.tmp")  # renamed into place: parts run side by side read it
+    tmp.write_text(json.dumps(claims, indent=2, ensure_ascii=False))
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 1
         timings.setdefault(size, {})[part] = round(seconds, 1)
-        print(f"  done in {seconds:.0f} s -> {executed.relative_to(REPO)}/{part}.ipynb", flush=True)
+        claims = json.loads((BUILD / "claims.json").read_text())[size][part]
+        print(f"  done in {seconds:.0f} s -> {executed.relative_to(REPO)}/{part}.ipynb; "
+              f"{claims['held']} of {claims['checked']} claims held", flush=True)
         timings_path.write_text(json.dumps(timings, indent=2))
     found = sorted(plots.glob("*.png"))
     print(f"{len(found)} plots in {plots.relative_to(REPO)}/: " + ", ".join(p.name for p in found))
