@@ -6,7 +6,7 @@ SUBMISSION ?= student
 SUBMISSIONS ?= submissions
 export MPLBACKEND := Agg
 
-.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip robustness project reference-sae bench bench-speed bench-check bench-saelens clean
+.PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip rubrics robustness project reference-sae bench bench-speed bench-check bench-saelens clean
 
 setup: $(VENV)/.installed
 
@@ -60,6 +60,9 @@ nbgrader-course: setup  ## fill nbgrader/ for nbgrader: source/ from solutions/,
 
 nbgrader-roundtrip: setup  ## stock nbgrader on every part: reference and untouched stub autograded, scores read from its gradebook
 	$(PY) -m grader.nbgrader_roundtrip
+
+rubrics: setup  ## the written questions with their points, rubrics and model answers: build/rubrics.md
+	$(PY) -m grader.rubrics
 
 robustness: setup  ## the reference's Part 1 geometry and toy SAE on 20 seed groups
 	ROBUSTNESS_SEEDS=20 $(PY) -m pytest tests/test_part1_robustness.py -q -s -p no:cacheprovider

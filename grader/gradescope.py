@@ -9,6 +9,8 @@ image, then, for every submission, puts the student's files in ``/autograder/sub
 * ``autograder.env``, the grader's flags, written here: ``--unsafe-no-sandbox`` if the zip is
   built with it, for a Gradescope image where bubblewrap cannot confine a submission (``setup.sh``
   fails otherwise, saying so; the results then record the missing confinement);
+* ``rubrics.md``, the written questions graded by hand, with their points, rubrics and model
+  answers (``grader.rubrics``): add each as a manually graded question of the assignment;
 * what grading reads: ``pyproject.toml`` and ``README.md`` (to install the course), ``course/``,
   ``grader/``, ``gradebox/``, and the untouched stubs ``student/*.py`` (``grader.run`` compares a
   submission with them). No solutions, tests, caches or ``__pycache__``.
@@ -23,6 +25,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from grader import rubrics
 from grader.archive import write_zip
 from grader.framework import REPO
 
@@ -50,6 +53,7 @@ def build_zip(out: Path, unsafe_no_sandbox: bool = False) -> Path:
         "setup.sh": ((SCRIPTS / "setup.sh").read_bytes(), True),
         "run_autograder": ((SCRIPTS / "run_autograder").read_bytes(), True),
         "autograder.env": (autograder_env(unsafe_no_sandbox).encode(), False),
+        "rubrics.md": (rubrics.markdown().encode(), False),
         **{name: ((REPO / name).read_bytes(), False) for name in source_files()},
     }
     return write_zip(out, entries)

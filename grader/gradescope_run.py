@@ -84,7 +84,15 @@ def summary(upload: Upload, submission: Path) -> str:
     missing = [part for part in parts() if not any(name.startswith(f"{part}.") for name in upload.chosen)]
     if graded and missing:
         lines.append("Missing, so their tests score 0: " + ", ".join(missing))
-    return "\n".join(lines)
+    return "\n".join(lines + by_hand())
+
+
+def by_hand() -> list[str]:
+    """The lines that name the written questions, which the course staff grade by hand on Gradescope."""
+    from grader.rubrics import written_questions
+
+    questions = [f"  {part}: {q.title} ({q.points} points)" for part in parts() for q in written_questions(part)]
+    return ["Graded by hand, not in this score (their rubrics are in your notebooks):", *questions] if questions else []
 
 
 class GradingFailed(RuntimeError):

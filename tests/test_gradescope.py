@@ -21,6 +21,7 @@ import pytest
 from grader.framework import REPO, graded_tests, parts
 from grader.gradescope import build_zip
 from grader.gradescope_run import collect, summary
+from grader.rubrics import manual_points, written_questions
 from saecourse.utils import cache_dir
 
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}  # Gradescope's values
@@ -99,6 +100,19 @@ def test_reference_gets_every_point(autograder_zip, tmp_path):
     assert results["score"] == results["max_score"] == total_points() > 0
     assert results["extra_data"]["course_hash"] == unpacked_course_hash(tmp_path / "source")
     assert results["output"].startswith("Graded:") and "Missing" not in results["output"]
+    for part, points in manual_points().items():
+        assert any(line.startswith(f"  {part}: Question") and line.endswith(" points)")
+                   for line in results["output"].splitlines()), f"{part}'s written questions are not listed"
+
+
+def test_zip_carries_every_rubric(autograder_zip):
+    """The staff's material: every written question, its points, rubric and model answer."""
+    with zipfile.ZipFile(autograder_zip) as archive:
+        text = archive.read("rubrics.md").decode()
+    for part in parts():
+        for question in written_questions(part):
+            assert f"## {part}: {question.title} ({question.points} points" in text
+            assert question.model_answer and question.model_answer in text
 
 
 def test_untouched_stub_scores_zero(autograder_zip, tmp_path):
