@@ -8,7 +8,8 @@ reported to the judge as that call's error and the loop goes on.
 
 Requests (dicts): ``{"op": "load", "cells": [source, ...]}``, ``{"op": "get", "obj": h, "name": s}``,
 ``{"op": "call", "obj": h, "args": [...], "kwargs": {...}}``, ``{"op": "import", "module": s}``,
-``{"op": "reset"}`` (forget the handles of the last test). Handle 0 is the notebook's namespace.
+``{"op": "reset"}`` (forget the handles of the last test; answers how many other threads still
+run, and whether one ran out of memory). Handle 0 is the notebook's namespace.
 Replies: ``{"value": v}`` or ``{"error": {"type": s, "message": s, "traceback": s}}``.
 """
 
@@ -19,6 +20,8 @@ import io
 import linecache
 import os
 import sys
+import threading
+import time
 import traceback
 import types
 from typing import Any
@@ -28,6 +31,16 @@ from gradebox import wire
 OUTPUT_CAP = 20_000  # characters the submission may print in total (the rest is dropped)
 TRACEBACK_CAP = 2_000
 NAMESPACE = object()  # what handle 0 stands for: the notebook's globals
+# The most the judge reads of one reply (it checks that itself): a larger one is refused here,
+# before its tensors are copied, and reported as an error of type TooLarge.
+REPLY_LIMIT = int(os.environ.get("GRADEBOX_REPLY_LIMIT", wire.MAX_MESSAGE))
+THREAD_ERRORS: list[str] = []  # what ended the submission's threads since the last reset
+
+
+def _thread_ended(args) -> None:
+    """``threading.excepthook``: note what ended a thread (a MemoryError is the memory bound)."""
+    THREAD_ERRORS.append(args.exc_type.__name__)
+    threading.__excepthook__(args)
 
 
 class CappedStream(io.TextIOBase):
@@ -100,8 +113,24 @@ class Server:
             return importlib.import_module(request["module"])
         if op == "reset":
             self.objects = {0: self.objects[0]}
-            return None
+            memory, THREAD_ERRORS[:] = "MemoryError" in THREAD_ERRORS, []
+            return {"threads": self.other_threads(), "thread_out_of_memory": memory}
         raise ValueError(f"unknown op {op!r}")
+
+    @staticmethod
+    def other_threads(wait: float = 0.5) -> int:
+        """Threads of the submission's still running besides this one (every thread that ever ran
+        Python code has a frame here, ``threading`` or not); a thread that is ending gets ``wait``
+        seconds to end. tqdm's monitor thread (started by any progress bar) is stopped first: it
+        is tqdm's, and tqdm starts a new one when a bar needs it."""
+        ends = time.monotonic() + wait
+        for thread in threading.enumerate():
+            if type(thread).__module__ == "tqdm._monitor" and type(thread).__name__ == "TMonitor":
+                thread.was_killed.set()
+                thread.join(wait)
+        while (n := len(sys._current_frames()) - 1) and time.monotonic() < ends:
+            time.sleep(0.01)
+        return n
 
     def serve(self, fd_in: int, fd_out: int) -> None:
         """Answer requests until the judge closes the connection or sends ``{"op": "bye"}``."""
@@ -117,7 +146,7 @@ class Server:
 
     def reply(self, request: dict) -> bytes:
         try:
-            return wire.encode({"value": self.answer(request)}, self.handle)
+            return wire.encode({"value": self.answer(request)}, self.handle, REPLY_LIMIT)
         except BaseException as err:  # noqa: BLE001 - report everything, stop for nothing
             return wire.encode({"error": describe(err)})
 
@@ -141,6 +170,7 @@ def main() -> None:
     sys.stdout = CappedStream(sys.__stderr__, OUTPUT_CAP)
     sys.stderr = sys.stdout
     sys.setrecursionlimit(3000)
+    threading.excepthook = _thread_ended
     module = types.ModuleType("submission")
     sys.modules["submission"] = module  # dataclasses and pickling look classes up here
     Server(module.__dict__).serve(fd_in, fd_out)

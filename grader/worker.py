@@ -24,9 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-timeout", default="300")
     parser.add_argument("--test-timeout", default=None)
     parser.add_argument("--unsafe-no-sandbox", action="store_true")
+    parser.add_argument("--bounds", default="{}")
     parser.add_argument("-k", dest="keyword", default=None)
     args = parser.parse_args(argv)
 
+    from grader import limits
+
+    if not args.unsafe_no_sandbox:
+        limits.private_mounts()  # as root: the scratch tmpfs lives and dies with this judge
     from saecourse.utils import set_threads
 
     set_threads(1)
@@ -37,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--assert=plain", "-o", "timeout_method=signal", "-o", "addopts=", "--rootdir", "/",
         "-c", "/dev/null", "--submission", args.submission, "--results", args.results, "--part", args.part,
         "--memory-gb", args.memory_gb, "--threads", args.threads, "--load-timeout", args.load_timeout,
+        "--bounds", args.bounds,
     ]
     if args.test_timeout:
         pytest_args += ["--test-timeout", args.test_timeout]

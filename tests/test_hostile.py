@@ -337,3 +337,164 @@ def test_refuses_to_grade_without_a_sandbox_unless_told(tmp_path):
     unsafe = subprocess.run([*cli, "--unsafe-no-sandbox", "--json", str(out)], capture_output=True, text=True, cwd=REPO, env=env)
     assert unsafe.returncode == 0 and "TOTAL: 1 / 1" in unsafe.stdout and "WARNING" in unsafe.stdout
     assert json.loads(out.read_text())["extra_data"]["sandbox"] == "none (--unsafe-no-sandbox)"
+
+
+# --------------------------------------------------------------------------------------------------
+# Bounds (grader.limits): each hostile function still returns the right answer, but goes past one
+# bound; it loses its test with the bound's tag, the others keep theirs, nothing is left behind.
+# The bounds are small here so that the machine running the suite never feels them.
+
+SMALL = Limits(test_seconds=20, load_seconds=60, memory_gb=1.5, disk_mb=32, files=400, processes=64, reply_mb=8,
+               cleanup_seconds=3)
+BOUNDED_P1 = '''
+import os, threading, time, torch
+_fd, _gaps, _loss, _resample, _batch = feature_dimensionality, neighbour_gaps, importance_weighted_loss, resample_dead_latents, generate_batch
+def feature_dimensionality(W, eps=1e-8):  # 12 files of 8 MiB: 96 MiB into a 32 MiB folder
+    for i in range(12):
+        try:
+            with open(f"big{i}", "wb") as f:
+                f.write(b"x" * 8 * 2**20)
+        except OSError:
+            pass
+    return _fd(W, eps)
+def neighbour_gaps(W_instance, min_norm=0.5):  # 120 sleeping processes, 64 allowed
+    for _ in range(120):
+        try:
+            if os.fork() == 0:
+                time.sleep(4243)
+                os._exit(0)
+        except OSError:
+            break
+    return _gaps(W_instance, min_norm)
+def pair_errors(model, instance):  # a 20 MiB reply, 8 MiB read
+    return torch.zeros(5 * 2**20)
+def importance_weighted_loss(out, x, importance):  # spinning threads outlive the call
+    def spin():
+        while True:
+            pass
+    for _ in range(4):
+        threading.Thread(target=spin, daemon=True).start()
+    return _loss(out, x, importance)
+def resample_dead_latents(sae, h, dead):  # 1000 empty files, 400 allowed
+    os.makedirs("many", exist_ok=True)
+    for i in range(1000):
+        try:
+            open(f"many/{i}", "w").close()
+        except OSError:
+            break
+    return _resample(sae, h, dead)
+class SeedToyModel(SeedToyModel):  # its clean-up never ends
+    def __del__(self):
+        time.sleep(4244)
+def generate_batch(batch_size, feature_probability):
+    if batch_size == 200_000:  # the statistics test: a child keeps the reply pipe open, the process exits
+        if os.fork() == 0:
+            time.sleep(4245)
+        os._exit(0)
+    return _batch(batch_size, feature_probability)
+class ToySAE(ToySAE):  # many small allocations in threads, until the memory bound
+    def forward(self, h):
+        hoard = []
+        def grab():
+            while True:
+                hoard.append(bytearray(2**16))
+        threads = [threading.Thread(target=grab) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return super().forward(h)
+'''
+REASONS_BOUNDED = {
+    "test_feature_dimensionality": "[limit: disk]",
+    "test_neighbour_gaps": "[limit: processes]",
+    "test_pair_errors": "[limit: reply size]",
+    "test_importance_weighted_loss": "[limit: threads]",
+    "test_resample_dead_latents": "[limit: files]",
+    "test_seed_toy_model_forward": "[limit: cleanup]",
+    "test_generate_batch_statistics": "died",
+    "test_toy_sae_forward": "[limit: memory]",
+}
+
+
+def _leftovers() -> list[str]:
+    """Processes of the hostile submissions (their sleeps carry a marker) and cgroups of judges that
+    have ended (grader-<judge pid>-<n>; other graders' live judges may have theirs)."""
+    from grader.limits import ROOT, _own
+
+    found = [p for p in os.listdir("/proc") if p.isdigit() and any(m in _cmdline(p) for m in (b"4243", b"4244", b"4245"))]
+    groups = [g for c in ("pids", "memory", "") for g in (ROOT / c / _own(c)).glob("grader-*-*")]
+    return found + [str(g) for g in groups if not Path(f"/proc/{g.name.split('-')[1]}").exists()]
+
+
+def _private_tmp(tmp_path: Path, monkeypatch) -> Path:
+    """A temporary folder of this test's own for the grading's files, to see that none are left."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _grading_files(folder: Path) -> list[Path]:
+    """What grading leaves in ``folder`` (the judge server's socket folder lives as long as the tests)."""
+    return [p for p in folder.iterdir() if p.name.startswith(("grade_", "submission_", "check_"))]
+
+
+def test_each_bound_costs_only_its_own_test(tmp_path, monkeypatch):
+    tmp = _private_tmp(tmp_path, monkeypatch)
+    results = grade(tmp_path, P1, BOUNDED_P1, [*REASONS_BOUNDED, "test_generate_batch_values", "test_toy_model_forward"],
+                    SMALL)
+    for test, reason in REASONS_BOUNDED.items():
+        lost(results, test, reason)
+    kept(results, "test_generate_batch_values", "test_toy_model_forward")
+    assert results["test_feature_dimensionality"]["extra_data"]["limits"] == ["disk"]
+    assert not _leftovers(), _leftovers()
+    assert not _grading_files(tmp), f"left on disk: {_grading_files(tmp)}"
+
+
+def test_part_time_budget_fails_the_tests_it_leaves_no_time_for(tmp_path):
+    code = "def importance_weighted_loss(out, x, importance):\n    while True:\n        pass"
+    tests = ["test_generate_batch_values", "test_importance_weighted_loss", "test_feature_dimensionality"]
+    results = grade(tmp_path, P1, code, tests, Limits(test_seconds=60, load_seconds=60, part_seconds=20))
+    kept(results, "test_generate_batch_values")
+    lost(results, "test_importance_weighted_loss", "this part's time budget of 20 s and was stopped [limit: part time]")
+    lost(results, "test_feature_dimensionality", "not run: the tests before it used up this part's time budget")
+
+
+def test_bounds_without_root_fall_back_to_rlimits_and_measuring(tmp_path, monkeypatch):
+    """GRADER_RLIMITS_ONLY=1: what an ordinary user gets (no cgroup, no tmpfs): the judge measures
+    the scratch folder while it waits, and left-over threads are caught the same way."""
+    monkeypatch.setenv("GRADER_RLIMITS_ONLY", "1")
+    tmp = _private_tmp(tmp_path, monkeypatch)
+    code = BOUNDED_P1.split("def neighbour_gaps")[0].replace("    return _fd(W, eps)", "    time.sleep(1.5)\n    return _fd(W, eps)")
+    code += BOUNDED_P1[BOUNDED_P1.index("def importance_weighted_loss"):BOUNDED_P1.index("def resample_dead_latents")]
+    tests = ["test_feature_dimensionality", "test_importance_weighted_loss", "test_toy_model_forward"]
+    results = grade(tmp_path, P1, code, tests, SMALL)
+    lost(results, "test_feature_dimensionality", "[limit: disk]")
+    lost(results, "test_importance_weighted_loss", "[limit: threads]")
+    kept(results, "test_toy_model_forward")
+    assert not _grading_files(tmp), f"left on disk: {_grading_files(tmp)}"
+
+
+def test_reply_over_the_bound_is_refused_before_it_is_read():
+    """The judge's memory is bounded whatever the submission sends: the length prefix is checked
+    before anything else is read (the pipe holds nothing more: reading would time out), and the
+    part of a reply that becomes Python objects has its own, smaller bound."""
+    import struct
+    import time
+
+    from gradebox import wire
+
+    r, w = os.pipe()
+    try:
+        os.write(w, struct.pack("<Q", 2**40))
+        with pytest.raises(wire.TooLarge, match="exceeds the limit"):
+            wire.receive(r, time.monotonic() + 5, limit=256 * 2**20)
+    finally:
+        os.close(r), os.close(w)
+    with pytest.raises(wire.TooLarge, match="non-tensor part"):
+        wire.decode(wire.encode(list(range(2000))), json_limit=1000)
+    tensor = wire.decode(bytearray(wire.encode({"t": __import__("torch").arange(6.0)})))["t"]
+    assert tensor.tolist() == [0, 1, 2, 3, 4, 5]
