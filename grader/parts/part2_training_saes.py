@@ -6,18 +6,16 @@ parameters and measures them itself (recovered directions, L0, explained varianc
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from gradebox.standins import Reconstruction
 from grader import tolerances as tol
 from grader.answers import answer
-from grader.checks import (box_module, close, diagnose, loaded, number, randomised, same_shapes, scratch, seed, state,
-                           submitted_file, tensor)
+from grader.checks import box_module, close, diagnose, loaded, number, randomised, same_shapes, seed, state, tensor
 from grader.framework import graded
+from grader.remote import SubmissionError
 from grader.replay import recorded
 
 
@@ -196,6 +194,33 @@ def reference_trained(ref, params: dict[str, torch.Tensor], x: torch.Tensor, cfg
     return {k: v.detach().clone() for k, v in sae.state_dict().items()}
 
 
+def _raises(call) -> bool:
+    """Whether a call of the submission's code raises there."""
+    try:
+        call()
+    except SubmissionError:
+        return True
+    return False
+
+
+def train_submitted(sub, sae, x: torch.Tensor, cfg) -> None:
+    """``sub.train_sae(sae, x, cfg)``; when it raises and the Exercise 5.1 metrics its logging calls raise
+    too, the failure says so instead of blaming the loop."""
+    try:
+        sub.train_sae(sae, x, cfg, progress=False)
+    except SubmissionError as err:
+        z, x_small = torch.tensor([[0.0, 1.0], [2.0, 0.0]]), torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+        broken = [name for name, call in (("l0_norm", lambda: number(sub.l0_norm(z), "l0_norm")),
+                                          ("explained_variance", lambda: number(sub.explained_variance(x_small, x_small),
+                                                                                "explained_variance")))
+                  if _raises(call)]
+        if not broken:
+            raise
+        raise AssertionError(
+            f"train_sae raised ({err.student_message().splitlines()[0]}): its logging calls {' and '.join(broken)} "
+            "from Exercise 5.1, which raise(s) too. Implement Exercise 5.1 before training.") from None
+
+
 @graded(points=2)
 def test_training_steps_match_reference(sub, ref):
     student, reference = _paired_saes(sub, ref)
@@ -205,7 +230,7 @@ def test_training_steps_match_reference(sub, ref):
     # 6 steps: L1 warm-up over the first 3, LR decay over the last 3, gradients clipped (their norm is about 5)
     cfg = {"d_sae": 48, "l1_coeff": 0.05, "lr": 1e-2, "batch_size": 32, "epochs": 2, "max_grad_norm": 1.0,
            "l1_warmup_frac": 0.5, "lr_decay_frac": 0.5, "seed": 0, "log_every": 1}
-    sub.train_sae(student, x, sub.TrainConfig(**cfg), progress=False)
+    train_submitted(sub, student, x, sub.TrainConfig(**cfg))
     got, want = state(student, "SAE", set(params)), reference_trained(ref, params, x, cfg)
     for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
         assert close(got[name], want[name]), diagnose(got[name], want[name], f"{name} after 6 training steps", {}) + (
@@ -218,7 +243,7 @@ def train_in_submission(sub, ref, x: torch.Tensor, cfg) -> torch.nn.Module:
     in a reference ``SAE`` here, for the judge to measure."""
     seed(sub, 0)
     sae = sub.SAE(x.shape[1], cfg.d_sae)
-    sub.train_sae(sae, x, sub.TrainConfig(**dataclasses.asdict(cfg)), progress=False)
+    train_submitted(sub, sae, x, sub.TrainConfig(**dataclasses.asdict(cfg)))
     return loaded(ref.SAE(x.shape[1], cfg.d_sae), state(sae, "SAE"), "SAE")
 
 
@@ -339,36 +364,83 @@ def test_ce_loss_recovered(sub, ref):
     hint = " (that is the fraction lost, not recovered)" if abs(got["recovered"] - inverted) < 1e-4 else ""
     assert abs(got["recovered"] - expected["recovered"]) < 1e-3, (
         f"recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean) = {expected['recovered']:.4f}, got {got['recovered']:.4f}{hint}")
+    increase = expected["sae"] - expected["clean"]
+    for key, want, hint in (
+            ("increase", increase, "CE_sae - CE_clean in nats, not a ratio"),
+            ("increase_pct", 100 * increase / expected["clean"], "100 (CE_sae - CE_clean) / CE_clean, a percentage"),
+            ("kl", expected["kl"], "KL(clean ‖ spliced) = Σ_v p_clean (log p_clean - log p_spliced), summed over the "
+                                   "vocabulary and averaged over the predicted positions from skip_first on")):
+        assert abs(got[key] - want) < 1e-3 * max(1.0, abs(want)), f"{key}: expected {want:.5f}, got {got[key]:.5f} ({hint})"
     perfect = standins.Reconstruction(torch.eye(64), torch.zeros(64))
     lossless = {k: number(v, f"ce_loss_recovered()[{k!r}]")
                 for k, v in sub.ce_loss_recovered(student_model, perfect, tokens, 1, 3).items()}
     assert abs(lossless["sae"] - lossless["clean"]) < 1e-5 and abs(lossless["recovered"] - 1) < 1e-4, (
         f"with an SAE that reconstructs perfectly, CE_sae must equal CE_clean and recovered must be 1; got "
         f"CE_sae {lossless['sae']:.5f}, CE_clean {lossless['clean']:.5f}, recovered {lossless['recovered']:.4f}")
+    assert abs(lossless["kl"]) < 1e-5, f"with an SAE that reconstructs perfectly the KL divergence is 0; got {lossless['kl']:.3g}"
+    # The random model's next-token distributions are nearly uniform, where KL(p ‖ q) and KL(q ‖ p) agree to
+    # 1e-4; a final layer-norm gain of 10 makes them peaked, and the two directions then differ by 4%.
+    peaked = {**model.state_dict(), "transformer.ln_f.weight": torch.full((64,), 10.0)}
+    model.load_state_dict(peaked)
+    student_model.load_state_dict(peaked)
+    want = ref.ce_loss_recovered(model, Reconstruction(A, b), tokens, 1, 3)["kl"]
+    kl = number(sub.ce_loss_recovered(student_model, standins.Reconstruction(A, b), tokens, 1, 3)["kl"], "ce_loss_recovered()['kl']")
+    assert abs(kl - want) < 1e-3 * want, (
+        f"on a model with peaked next-token distributions, KL(clean ‖ spliced) = {want:.4f}, got {kl:.4f} (average "
+        "Σ_v p_clean (log p_clean - log p_spliced) over the predicted positions; the clean model's p comes first)")
 
 
 # --------------------------------------------------------------------------------------------------
-# 7. Saving
+# 7. Applying a saved SAE
 # --------------------------------------------------------------------------------------------------
+
+def _saved_sae(d_in: int = 16, d_sae: int = 48) -> dict[str, torch.Tensor]:
+    """The tensors of a standard SAE as a folder holds them, seeded, with nonzero biases."""
+    g = torch.Generator().manual_seed(8)
+    return {"W_enc": torch.randn(d_in, d_sae, generator=g) * 0.3, "b_enc": torch.randn(d_sae, generator=g) * 0.2,
+            "W_dec": torch.randn(d_sae, d_in, generator=g) * 0.3, "b_dec": torch.randn(d_in, generator=g)}
+
+
+def _applied(tensors: dict[str, torch.Tensor], x: torch.Tensor, subtract_b_dec: bool, scale: torch.Tensor) -> tuple:
+    """The judge's own standard SAE on ``x * scale`` (b_dec subtracted first or not), reconstruction divided by ``scale``."""
+    x_in = x * scale - (tensors["b_dec"] if subtract_b_dec else 0)
+    z = F.relu(x_in @ tensors["W_enc"] + tensors["b_enc"])
+    return (z @ tensors["W_dec"] + tensors["b_dec"]) / scale, z
+
 
 @graded(points=2)
-def test_save_load_saelens_format(sub, ref):
-    student, reference = _paired_saes(sub, ref)
-    folder = scratch(sub) / "saved_sae"  # the submission writes there; the judge reads the files
-    sub.save_sae(student, folder, {"model_name": "test", "hook_layer": 3})
-    assert (folder / "cfg.json").is_file() and (folder / "sae_weights.safetensors").is_file(), (
-        "save_sae must write cfg.json and sae_weights.safetensors into the folder")
-    cfg = json.loads(submitted_file(sub, folder / "cfg.json").read_text())
-    assert isinstance(cfg, dict), "cfg.json must hold a JSON object"
-    weights = load_file(submitted_file(sub, folder / "sae_weights.safetensors"))
-    for key, value in {"architecture": "standard", "d_in": 16, "d_sae": 48, "apply_b_dec_to_input": True}.items():
-        assert cfg.get(key) == value, f"cfg.json: {key} should be {value!r}, got {cfg.get(key)!r}"
-    assert cfg.get("metadata", {}).get("hook_layer") == 3, "cfg.json must carry the metadata dict under 'metadata'"
-    shapes = {"W_enc": (16, 48), "W_dec": (48, 16), "b_enc": (48,), "b_dec": (16,)}
-    for name, shape in shapes.items():
-        assert name in weights, f"sae_weights.safetensors needs a tensor named {name}"
-        assert tuple(weights[name].shape) == shape, f"{name} should be saved with shape {shape} (SAELens layout), got {tuple(weights[name].shape)}"
-        assert torch.equal(weights[name], getattr(reference, name).detach()), f"{name} was saved with different values"
-    x = torch.randn(4, 16)
-    x_hat = tensor(sub.load_sae(folder)(x)[0], "load_sae(folder)(x)")
-    assert close(x_hat, reference(x)[0].detach()), "load_sae(save_sae(sae)) must reproduce the SAE"
+def test_apply_saved_sae(sub, ref):
+    from saecourse.saelens import standard_config
+
+    tensors = _saved_sae()
+    torch.manual_seed(9)
+    x = torch.randn(6, 16) * torch.tensor([[0.5], [1.0], [2.0], [4.0], [8.0], [20.0]]) + 0.5
+    unit = torch.ones(6, 1)
+    to_sqrt_d = 16 ** 0.5 / x.norm(dim=-1, keepdim=True)
+    base = standard_config(16, 48, {"hook_name": "blocks.3.hook_resid_post"})
+    for changes in ({}, {"apply_b_dec_to_input": False}, {"normalize_activations": "constant_norm_rescale"},
+                    {"apply_b_dec_to_input": False, "normalize_activations": "constant_norm_rescale"}):
+        cfg = {**base, **changes}
+        x_hat_want, z_want = ref.apply_saved_sae(tensors, cfg, x)
+        result = sub.apply_saved_sae(tensors, cfg, x)
+        assert len(result) == 2, "apply_saved_sae returns (x_hat, z)"
+        x_hat, z = tensor(result[0], "apply_saved_sae(...)[0]"), tensor(result[1], "apply_saved_sae(...)[1]")
+        subtract, scale = cfg["apply_b_dec_to_input"], to_sqrt_d if changes.get("normalize_activations") else unit
+        what = f"with {changes or 'the standard config'}"
+        assert close(z, z_want), diagnose(z, z_want, f"the codes {what}", {
+            "subtract b_dec before encoding only when cfg['apply_b_dec_to_input'] is true": _applied(tensors, x, not subtract, scale)[1],
+            "constant_norm_rescale: scale each activation to norm √d_in before encoding": _applied(tensors, x, subtract, unit)[1],
+        })
+        assert close(x_hat, x_hat_want), diagnose(x_hat, x_hat_want, f"the reconstruction {what}", {
+            "undo the normalisation on the way out: divide the reconstruction by the factor the input was scaled by":
+                _applied(tensors, x, subtract, scale)[0] * scale,
+        })
+    for cfg, x_bad, why in (({**base, "architecture": "jumprelu"}, x, "another architecture"),
+                            ({**base, "normalize_activations": "layer_norm"}, x, "a normalisation it does not implement"),
+                            (base, torch.randn(6, 12), "activations of width 12 for an SAE with d_in 16")):
+        try:
+            sub.apply_saved_sae(tensors, cfg, x_bad)
+        except SubmissionError as err:
+            assert err.kind == "ValueError", f"for {why}, raise a ValueError; got {err.kind}"
+        else:
+            raise AssertionError(f"apply_saved_sae must refuse {why} with a ValueError, not return codes")
