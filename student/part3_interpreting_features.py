@@ -31,7 +31,7 @@
 #    *simulate* the activations it predicts on held-out text, and **score** the simulation against
 #    the real activations, next to a random explanation and a per-token look-up table;
 # 6. ask the question all of this is for: are SAE latents more interpretable than random
-#    directions or the residual stream's own coordinates?
+#    directions, the residual stream's own coordinates or the MLP's neurons, at the same density?
 #
 # > **What the original exercise got wrong.** It mapped its top activations back to text by
 # > re-tokenising every sentence and counting tokens, which is wrong as soon as the tokenisation of
@@ -59,6 +59,7 @@ from tqdm.auto import tqdm
 from gradebox import checker
 from saecourse import activations, corpus, dashboard, models, saes
 from saecourse.activations import ActivationStore
+from saecourse.claims import expect
 from saecourse.utils import output_dir, save_figure, set_threads, sized
 
 check = checker("part3_interpreting_features")
@@ -118,10 +119,11 @@ for f in freq.argsort(descending=True)[:8].tolist():
 
 # %% [markdown]
 # A latent that fires on a large share of all tokens carries little information about any one of
-# them: it is often a direction the SAE uses to fix up the reconstruction's average (position,
-# norm, "this is text") rather than a concept, and its top examples are hard to read. The
-# interesting latents are usually the rare ones in the middle of the histogram, which is where we
-# will look. Section 7 measures this instead of asserting it.
+# them, and its top examples are hard to read; a common reading is that such latents fix up the
+# reconstruction's average (position, norm, "this is text") rather than stand for a concept, which
+# this notebook does not test. The interesting latents are usually the rare ones in the middle of
+# the histogram, which is where we will look. Section 7 measures how well the most frequent ones are
+# explained instead of asserting it.
 
 # %% [markdown]
 # ## 3. Max-activating examples, from provenance
@@ -282,24 +284,49 @@ for latent in shown:
 # and quantile examples with every token coloured by its activation, and its top and bottom
 # logits. Pages are self-contained HTML (no network, no script), written to disk and shown here.
 #
-# **Exercise 5.1.** `highlight_html(tokens, acts, center, max_act)`: one `<span>` per token, in
-# order, whose text is the token **HTML-escaped** (a token can be `<`, `&` or `"`), with
-# * `class="tok"`, or `class="tok center"` for the window's activating token (index `center`);
-# * for a known activation `a`: `title` the value with 3 decimals (`f"{a:.3f}"`) and
-#   `style="background: rgba(232, 112, 42, α)"` with `α = a / max_act` clipped to `[0, 1]` and
-#   written with 3 decimals (0 if `max_act <= 0`);
-# * for an unknown one (NaN): the class `na` added (`"tok na"`, `"tok center na"`), `title="no
-#   activation"` and no style.
+# The one decision in colouring a token is how its activation becomes an opacity. Three things
+# matter. **The scale is the latent's, not the window's**: dividing by the largest activation in the
+# window would make every example look as strong as the top one, and the quantile examples (the
+# point of showing them) would look like top examples; so every window of a latent is scaled by the
+# same `max_act`, its largest activation over the store. **An unknown activation is not zero**: a
+# token whose activation was not kept (a dropped first position) must look different from a token
+# where the latent is silent, so it stays NaN and the page greys it out. **Nothing breaks the
+# scale**: a value outside `[0, max_act]` (a reader whose codes can be negative, or a page drawn with
+# the maximum of another split) is clipped, and a latent that never fired (`max_act <= 0`) is
+# transparent everywhere rather than `inf` or NaN.
+#
+# **Exercise 5.1.** `activation_alpha(acts, max_act)`: the opacity of every token, `a / max_act`
+# clipped to `[0, 1]`; NaN where the activation is NaN; 0 for every known token when `max_act <= 0`.
 
-# %% nbgrader={"grade": false, "grade_id": "highlight_html", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def highlight_html(tokens: list[str], acts: Tensor, center: int, max_act: float) -> str:
-    """tokens: w token strings; acts: [w] (NaN where unknown). Returns the spans, concatenated."""
+# %% nbgrader={"grade": false, "grade_id": "activation_alpha", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def activation_alpha(acts: Tensor, max_act: float) -> Tensor:
+    """acts: [...] one latent's activations (NaN where unknown). Returns the opacities [...] in [0, 1],
+    NaN exactly where ``acts`` is NaN."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_highlight_html", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check("test_highlight_html")
+# %% nbgrader={"grade": true, "grade_id": "test_activation_alpha", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_activation_alpha")
+
+# %% [markdown]
+# The HTML around it is given: one `<span>` per token, its text HTML-escaped (a token can be `<`,
+# `&` or `"`), the class `center` on the window's activating token, the value as a tooltip, and the
+# class `na` (greyed out by the page's style) where the activation is unknown.
+
+# %%
+def highlight_html(tokens: list[str], acts: Tensor, center: int, max_act: float) -> str:
+    """tokens: w token strings; acts: [w] (NaN where unknown). Returns the spans, concatenated."""
+    spans = []
+    for i, (token, a, alpha) in enumerate(zip(tokens, acts.tolist(), activation_alpha(acts, max_act).tolist())):
+        cls = "tok center" if i == center else "tok"
+        if math.isnan(alpha):
+            spans.append(f'<span class="{cls} na" title="no activation">{html.escape(token)}</span>')
+        else:
+            spans.append(f'<span class="{cls}" title="{a:.3f}" style="background: rgba(232, 112, 42, {alpha:.3f})">'
+                         f"{html.escape(token)}</span>")
+    return "".join(spans)
+
 
 # %% [markdown]
 # The page itself is laid out by `saecourse.dashboard` from the pieces you wrote.
@@ -356,8 +383,10 @@ dashboard.inline(pages[f"latent_{shown[0]}.html"], height=700)
 # * the explainer takes the tokens that carry most of the latent's activation in its top training
 #   examples, and predicts 1 for each;
 # * two baselines, scored the same way: a **random** explanation (as many random tokens; should
-#   score about 0) and the **look-up table** of each token's mean activation in the training half
-#   (what the best token-level explanation could reach);
+#   score about 0) and the **look-up table** of each token's mean activation in the training half:
+#   a strong token-level baseline, not a ceiling. On the training half no prediction from the token
+#   alone has a smaller squared error, but on held-out documents it can be beaten (its means for rare
+#   tokens rest on a few occurrences), and it knows nothing of context, which a real explanation can use;
 # * the score: the **Pearson correlation** between simulated and real activations over all tokens
 #   of the held-out windows, and the **balanced accuracy** of detecting which tokens fire (the
 #   mean of the true-positive and true-negative rates: with a latent that fires on 2% of tokens,
@@ -505,19 +534,38 @@ for latent in shown:
 # %% [markdown]
 # ## 7. Are SAE latents more interpretable than other directions?
 #
-# The claim behind SAEs is that their latents are more interpretable than the model's own
-# coordinates. We can test it with the scorer: the same protocol for SAE latents, for **random
-# directions** and for the residual stream's **standard-basis directions** (its neurons). A
-# direction `u` is read like a latent: its activation is the positive part of the centred
-# projection, `relu((x - x̄) · u)`, with `x̄` the mean activation and `u` of unit norm.
+# The claim behind SAEs is that their latents are more interpretable than the model's own units.
+# We can test it with the scorer: the same protocol for SAE latents and for three other sets of
+# directions,
+# * **random directions** of the residual stream;
+# * the residual stream's **standard-basis directions**, its coordinates. Nothing in the model acts
+#   on a residual coordinate on its own (every block reads the stream through a norm and dense
+#   matrices), so this basis is not privileged: we expect no more from it than from random directions;
+# * the **MLP neurons** of the SAE's block (the hidden activations of its MLP, `act_fn(gate) * up` in
+#   SmolLM2's Llama MLP, `gelu(c_fc(x))` in GPT-2, read with a forward hook): a **privileged** basis,
+#   since the activation function acts on each neuron separately. Neurons are what Bricken et al.
+#   (2023) compared their features with.
 #
-# **Exercise 7.1.** A module that reads a set of directions this way.
+# A direction `u` is read like a latent, as the positive part of a centred projection. Read with
+# threshold 0, `relu((x - x̄) · u)`, it fires on about half of all tokens, where an SAE latent fires on
+# a few percent (both are printed below); and a handful of tokens explains a rare, strong signal far
+# more easily than a dense one, so that comparison would measure sparsity as much as interpretability. We therefore
+# **match density**: each direction is paired with one of the SAE latents we score and gets a
+# threshold `t`, `relu((x - x̄) · u - t)` (an SAE latent with encoder row `u` and bias `-t`), chosen so
+# that it fires on the same share of the store's tokens as its latent: the `1 - rate` quantile of
+# its projections. Neurons are thresholded the same way, `relu(h - t)`. Density is not all that
+# differs: an SAE latent's magnitudes were also shaped by training, a thresholded direction's were not.
+#
+# **Exercise 7.1.** A module that reads a set of directions this way: `relu((x - mean) · u_i - t_i)`
+# with `u_i` the `i`-th direction scaled to unit norm, and `threshold` one number for all directions
+# or one per direction (default 0).
 
 # %% nbgrader={"grade": false, "grade_id": "direction_encoder", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class DirectionEncoder(nn.Module):
-    """Reads directions like SAE latents. directions: [n, d] (any norms); mean: [d]."""
+    """Reads directions like SAE latents. directions: [n, d] (any norms); mean: [d]; threshold: [n] or a
+    number."""
 
-    def __init__(self, directions: Tensor, mean: Tensor):
+    def __init__(self, directions: Tensor, mean: Tensor, threshold: Tensor | float = 0.0):
         super().__init__()
         # YOUR CODE HERE
         raise NotImplementedError()
@@ -530,6 +578,12 @@ class DirectionEncoder(nn.Module):
 
 # %% nbgrader={"grade": true, "grade_id": "test_direction_encoder", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check("test_direction_encoder")
+
+# %% [markdown]
+# Each set holds `N_COMPARE` directions, paired one to one with `N_COMPARE` SAE latents drawn at
+# random among those that fire in enough windows of both halves to be explained and scored. The
+# neurons are not a function of the stored residual stream: each row's context is rebuilt from its
+# provenance and run through the model again, stopping inside block 15 (`models.mlp_neurons`).
 
 # %% tags=["demo"]
 N_COMPARE = sized(100, 10)
@@ -546,34 +600,89 @@ def firing_windows(encoder: nn.Module) -> tuple[Tensor, Tensor]:
     return train, held_out
 
 
+@torch.no_grad()
+def mlp_activations(batch_size: int = 16) -> Tensor:
+    """The MLP neurons of block LAYER at every row of the store: [len(store), d_mlp]. Each row's context
+    is rebuilt from its provenance and run through the model again."""
+    start = store.positions - store.context_pos
+    new = torch.ones(len(store), dtype=torch.bool)
+    new[1:] = (store.doc_ids[1:] != store.doc_ids[:-1]) | (start[1:] != start[:-1])
+    context_of = new.cumsum(0) - 1  # [n_rows] the context of each row
+    contexts = activations.context_tokens(store, torch.nonzero(new).squeeze(1), tokenizer)  # [n_contexts, ctx_len]
+    assert torch.equal(contexts[context_of, store.context_pos], store.tokens), "rebuilt contexts differ from the store"
+    hidden = torch.cat([models.mlp_neurons(model, contexts[i : i + batch_size], LAYER)
+                        for i in tqdm(range(0, len(contexts), batch_size), desc="MLP neurons")])  # [n_contexts, ctx_len, d_mlp]
+    return hidden[context_of, store.context_pos].float()
+
+
+def matched_thresholds(projections: Tensor, rates: Tensor) -> Tensor:
+    """projections: [n_rows, k], one column per direction; rates: [k]. The threshold above which each
+    direction fires on a share rates[j] of the rows, the (1 - rates[j]) quantile of its column: [k]."""
+    return torch.stack([torch.quantile(projections[:, j], 1 - float(rates[j])) for j in range(projections.shape[1])])
+
+
 train_count, test_count = firing_windows(sae)
 live = torch.nonzero((train_count >= N_TOP) & (test_count >= N_TOP)).squeeze(1)
 chosen = live[torch.randperm(len(live), generator=torch.Generator().manual_seed(0))[:N_COMPARE]]
-mean = store.acts.mean(0)
-d_model = store.d_model
-readers = {
-    "SAE latents": (sae, chosen),
-    "random directions": (DirectionEncoder(torch.randn(N_COMPARE, d_model, generator=torch.Generator().manual_seed(1)), mean),
-                          torch.arange(N_COMPARE)),
-    "basis directions": (DirectionEncoder(torch.eye(d_model)[torch.randperm(d_model, generator=torch.Generator().manual_seed(2))[:N_COMPARE]], mean),
-                         torch.arange(N_COMPARE)),
-}
+rates = freq[chosen]  # [N_COMPARE] the share of the store's tokens each chosen latent fires on
 print(f"{len(live)} SAE latents fire in at least {N_TOP} windows of each half; scoring {len(chosen)} of them")
 
-results = {}
-for name, (encoder, latents) in readers.items():
-    codes = codes_of(encoder, latents)  # [n_rows, n]
-    results[name] = [interpret(codes[:, j], seed=j) for j in tqdm(range(codes.shape[1]), desc=name)]
+mean, d_model = store.acts.mean(0), store.d_model
+directions = {
+    "random directions": torch.randn(N_COMPARE, d_model, generator=torch.Generator().manual_seed(1)),
+    "residual basis": torch.eye(d_model)[torch.randperm(d_model, generator=torch.Generator().manual_seed(2))[:N_COMPARE]],
+}
+codes = {"SAE latents": codes_of(sae, chosen)}  # name -> [n_rows, N_COMPARE] activations
+for name, u in directions.items():
+    projections = (store.acts - mean) @ F.normalize(u, dim=-1).T  # [n_rows, N_COMPARE]
+    codes[name] = codes_of(DirectionEncoder(u, mean, matched_thresholds(projections, rates)), torch.arange(N_COMPARE))
+all_neurons = mlp_activations()  # [n_rows, d_mlp]
+neurons = torch.randperm(all_neurons.shape[1], generator=torch.Generator().manual_seed(3))[:N_COMPARE]
+hidden = all_neurons[:, neurons]
+codes["MLP neurons"] = F.relu(hidden - matched_thresholds(hidden, rates))
+codes["random, threshold 0"] = codes_of(DirectionEncoder(directions["random directions"], mean), torch.arange(N_COMPARE))
+print(f"MLP neurons: {len(neurons)} of the {all_neurons.shape[1]} of block {LAYER}")
+del all_neurons
+
+fired = {name: (c > 0).float().mean(0) for name, c in codes.items()}  # [N_COMPARE] share of tokens, each
+for name, share in fired.items():
+    print(f"{name:20s} fire on a median {share.median():.2%} of tokens")
+expect(fired["random, threshold 0"].median() > 0.3 and fired["SAE latents"].median() < 0.06,
+       "read with threshold 0, a random direction fires on about half of all tokens, an SAE latent on a few percent",
+       random_threshold_0=fired["random, threshold 0"].median(), sae_latents=fired["SAE latents"].median())
+for name in ("random directions", "residual basis", "MLP neurons"):
+    gap = (fired[name] - rates).abs().max()
+    expect(gap <= 0.02 * rates.max() + 2 / len(store),
+           f"{name}: each fires on the same share of tokens as the SAE latent it is paired with", largest_gap=gap)
+
+# %% [markdown]
+# Now every set is explained and scored the same way (`interpret`, section 6). The table gives the
+# median over each set of the held-out Pearson correlation of its explanation, of a random explanation
+# of as many tokens, and of the look-up table; the balanced accuracy of the explanation; and the
+# median number of tokens in the explanation. A fifth row, `random, threshold 0`, reads the same
+# random directions without a threshold, as an unmatched comparison would.
+
+# %% tags=["demo"]
+results = {name: [interpret(c[:, j], seed=j) for j in tqdm(range(c.shape[1]), desc=name)] for name, c in codes.items()}
 
 
-def scores(name: str, which: str, metric: str = "pearson") -> Tensor:
-    return torch.tensor([r[which][metric] for r in results[name]])
+def scores(name: str, kind: str, metric: str = "pearson") -> Tensor:
+    """[N_COMPARE] held-out scores of set ``name``: ``kind`` is explanation, random or lookup."""
+    return torch.tensor([r[kind][metric] for r in results[name]])
 
 
-print(f"\n{'':18s} {'explanation':>12s} {'random expl.':>12s} {'look-up':>8s} {'bal. acc.':>9s}   (median held-out scores)")
+def median(name: str, kind: str, metric: str = "pearson") -> float:
+    return scores(name, kind, metric).median().item()
+
+
+print(f"read from {which}")
+print(f"\n{'median held out':20s} {'explanation':>11s} {'random expl.':>12s} {'look-up':>8s} {'bal. acc.':>9s} {'tokens':>6s}")
 for name in results:
-    print(f"{name:18s} {scores(name, 'explanation').median():12.3f} {scores(name, 'random').median():12.3f} "
-          f"{scores(name, 'lookup').median():8.3f} {scores(name, 'explanation', 'balanced_accuracy').median():9.3f}")
+    size = torch.tensor([len(r["tokens"]) for r in results[name]]).float().median()
+    print(f"{name:20s} {median(name, 'explanation'):11.3f} {median(name, 'random'):12.3f} {median(name, 'lookup'):8.3f} "
+          f"{median(name, 'explanation', 'balanced_accuracy'):9.3f} {size:6.0f}")
+table_size = len(train_ids.unique())
+print(f"(the look-up table holds one mean per token id of the training half: {table_size} entries)")
 
 frequent = freq.argsort(descending=True)[:5]
 frequent_codes = codes_of(sae, frequent)
@@ -581,36 +690,89 @@ frequent_scores = torch.tensor([interpret(frequent_codes[:, j])["explanation"]["
 print(f"\nthe 5 most frequent latents (fire on {freq[frequent].min():.1%}-{freq[frequent].max():.1%} of tokens): "
       f"median held-out Pearson {frequent_scores.median():.3f}")
 
+held_out_acts = codes["SAE latents"][windows[~in_train]]  # [held-out windows, 31, N_COMPARE]
+outside_share, outside_mean, inside_mean = [], [], []
+for j, r in enumerate(results["SAE latents"]):
+    fires, acts = held_out_acts[..., j] > 0, held_out_acts[..., j]
+    inside = torch.isin(test_ids, torch.tensor(sorted(r["tokens"]), dtype=test_ids.dtype))
+    outside_share.append(((fires & ~inside).sum() / fires.sum().clamp(min=1)).item())
+    outside_mean.append(acts[fires & ~inside].mean().nan_to_num(0).item())
+    inside_mean.append(acts[fires & inside].mean().nan_to_num(0).item())
+outside_share, outside_mean, inside_mean = map(torch.tensor, (outside_share, outside_mean, inside_mean))
+print(f"SAE latents, held-out documents: a median {outside_share.median():.0%} of the tokens a latent fires on are outside "
+      f"its explanation, with a median mean activation {outside_mean.median():.2f} there against {inside_mean.median():.2f} inside")
+
+baselines = ("random directions", "residual basis", "MLP neurons")
+explained = {name: median(name, "explanation") for name in results}
+expect(all(explained["SAE latents"] > explained[name] + 0.05 for name in baselines),
+       "at the same density, SAE latents are explained better than random directions, residual coordinates and MLP neurons",
+       **{name.replace(" ", "_"): explained[name] for name in ("SAE latents", *baselines)})
+expect(all(abs(median(name, "random")) < 0.05 for name in results),
+       "a random explanation of as many tokens scores about 0 for every set",
+       **{name.replace(" ", "_").replace(",", ""): median(name, "random") for name in results})
+expect(explained["random directions"] > explained["random, threshold 0"] + 0.03,
+       "thresholded to the latents' density, random directions are explained better than read at threshold 0",
+       matched=explained["random directions"], threshold_0=explained["random, threshold 0"])
+expect(explained["residual basis"] < explained["random directions"] + 0.02,
+       "the residual stream's own coordinates are explained no better than random directions",
+       residual_basis=explained["residual basis"], random_directions=explained["random directions"])
+expect(explained["MLP neurons"] < explained["random directions"] + 0.02,
+       "the MLP neurons, at the same density, are explained no better than random residual directions",
+       MLP_neurons=explained["MLP neurons"], random_directions=explained["random directions"])
+expect(all(median(name, "lookup") > explained[name] for name in results),
+       "for every set the look-up table scores above the short explanation",
+       **{name.replace(" ", "_").replace(",", ""): median(name, "lookup") for name in results})
+expect(all(median(name, "explanation", "balanced_accuracy") < 0.7 for name in results),
+       "detection is weak for every set: median balanced accuracy below 0.7",
+       **{name.replace(" ", "_").replace(",", ""): median(name, "explanation", "balanced_accuracy") for name in results})
+expect(outside_share.median() > 0.5 and outside_mean.median() < inside_mean.median(),
+       "most of the held-out tokens an SAE latent fires on lie outside its explanation, and it fires more weakly on them",
+       outside_share=outside_share.median(), outside_mean=outside_mean.median(), inside_mean=inside_mean.median())
+expect(frequent_scores.median() < explained["SAE latents"] - 0.1,
+       "the most frequent latents are explained far worse than the SAE latents sampled at random",
+       most_frequent=frequent_scores.median(), sampled=explained["SAE latents"])
+
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
-for ax, which in zip(axes, ("explanation", "lookup")):
+for ax, kind in zip(axes, ("explanation", "lookup")):
     for name in results:
-        ax.hist(scores(name, which), bins=25, range=(-0.2, 1), alpha=0.5, label=name)
-    ax.set_title(f"held-out Pearson: {which}"), ax.set_xlabel("correlation")
+        ax.hist(scores(name, kind), bins=25, range=(-0.2, 1), alpha=0.5, label=name)
+    ax.set_title(f"held-out Pearson: {kind}"), ax.set_xlabel("correlation")
 axes[0].set_ylabel("count"), axes[0].legend()
 save_figure(fig, "part3_interpretability_comparison")
 
 # %% [markdown]
-# What the reference SAE gives (20k validation tokens, 100 latents and 100 directions of each
-# kind; your numbers move a little with your SAE):
+# The table is this run's, read from the SAE named above it: your Part 2 SAE if you saved one,
+# else the reference SAE. The two give different figures (in the course's own runs, before the
+# baselines were density-matched, the SAE latents' median held-out Pearson was 0.42 with the
+# reference SAE and 0.34 with the SAE Part 2's reference solution trains), so read the numbers
+# printed above; each sentence below is checked on them by the line that states it.
 #
-# | median held-out Pearson | explanation | random explanation | look-up table |
-# |---|---|---|---|
-# | SAE latents | 0.42 | 0.00 | 0.54 |
-# | random directions | 0.11 | 0.00 | 0.54 |
-# | basis directions | 0.05 | 0.00 | 0.33 |
-#
-# The SAE latents are far ahead when the explanation must be *short* (a few tokens): that is what
-# "interpretable" means here. The look-up table tells a second story: a random direction's
-# activation is predicted as well as an SAE latent's by a full table of per-token means, because
-# the residual stream carries the current token's identity everywhere; but it takes the whole
-# table, thousands of entries, where a typical SAE latent needs a handful of tokens. Detection
-# (balanced accuracy about 0.55-0.57 for all three) is weak for everyone: latents also fire
-# *weakly* on many tokens outside their explanation (the lowest quantile examples above), and a
-# token set predicts the strong activations, not the faint ones. Real explanations would need
-# context (n-grams, or an LLM simulator) to do better; the protocol would stay the same.
-#
-# And the original exercise's list: the five most frequent latents (11-16% of tokens) score a
-# median held-out Pearson of 0.01, below random directions.
+# * **SAE latents are explained best**, at the same density, by a clear margin over random
+#   directions, the residual stream's coordinates and the MLP's neurons. This is the sense in which
+#   they are "more interpretable" here: a few tokens predict their activation on new documents.
+# * **Density was part of the old comparison.** Read at threshold 0, a random direction fires on
+#   about half of all tokens; thresholded to its latent's density, the same direction is explained
+#   better (compare `random directions` with `random, threshold 0`). Comparing latents with dense
+#   directions would have credited the SAE with some of what is only sparsity.
+# * **The residual basis is not privileged**, and it shows: its coordinates do no better than
+#   random directions.
+# * **The MLP neurons, privileged but polysemantic**, do no better than random directions either, at
+#   this density and with a token-level explainer. Bricken et al. (2023) found their features far
+#   more interpretable than the neurons of a one-layer model's MLP, judged by human raters and by an
+#   LLM explainer that sees context; our explainer is narrower (a set of tokens), so this is one
+#   measurement on one model, not a verdict on neurons in general.
+# * **The look-up table scores above the short explanation for every set**, and it is a strong
+#   token-level baseline, not a ceiling: it holds a mean for every token id of the training half
+#   (the number printed above) where an explanation holds at most 8, so it predicts the faint
+#   activations a short token set leaves at 0. Even so, per-token means do not capture context, and
+#   on held-out documents a table can be beaten by an explanation that does.
+# * **Detection is weak for everyone** (median balanced accuracy below 0.7). For the SAE latents the
+#   printed line says why: most of the held-out tokens a latent fires on are outside its
+#   explanation, and it fires on them more weakly; a token set predicts the strong activations, not
+#   the faint ones. Real explanations would need context (n-grams, or an LLM simulator) to do better; the
+#   protocol would stay the same.
+# * And the original exercise's list: **the most frequent latents** (their share of tokens is printed
+#   above) are explained far worse than latents drawn at random.
 #
 # Three latents in full: the best explained, the median and the worst of those scored.
 
@@ -637,6 +799,8 @@ dashboard.write_site(DASHBOARDS, pages, [(n, [n.removesuffix(".html"), label]) f
 # * The logit lens of a decoder direction hints at what a latent writes; it ignores the blocks
 #   after the SAE's layer.
 # * An explanation is a prediction: simulate it on held-out documents and score it, next to a
-#   random explanation (the floor) and a per-token look-up table (the ceiling of token-level
-#   explanations). Measured this way, SAE latents can be compared with any other directions.
+#   random explanation (the floor) and a per-token look-up table (a strong token-level baseline with
+#   one entry per token, not a ceiling). Measured this way, SAE latents can be compared with any other
+#   directions, provided the comparison matches their density: a direction that fires on half of all
+#   tokens is not explained by a handful of them, whatever it means.
 # * Part 4 asks whether a latent is *used* by the model: steering and ablation.

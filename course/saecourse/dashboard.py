@@ -4,8 +4,9 @@ A page needs no network and runs no script: the style sheet is inline, the activ
 is an inline SVG, and every piece of text from the corpus is HTML-escaped. So the files can be
 opened from disk, mailed, or rendered in a headless browser by a test (``saecourse.browser``).
 
-Part 3 writes the token highlighting itself (its ``highlight_html`` exercise produces spans with
-the classes ``tok``, ``tok center`` and ``tok na`` styled here); this module only lays out pages.
+Part 3 writes the token highlighting itself (its ``highlight_html`` produces spans with the classes
+``tok``, ``tok center`` and ``tok na`` styled here, coloured by its ``activation_alpha`` exercise);
+this module only lays out pages.
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ BLOCK_PATHS = (
 )
 # What each architecture calls a block's attention sublayer (its MLP is ``mlp`` in all of them).
 ATTENTION_NAMES = ("self_attn", "attn", "attention")
+# What each architecture calls its MLP's output projection, whose input is the MLP's hidden activations.
+MLP_OUTPUT_NAMES = ("down_proj", "c_proj", "dense_4h_to_h")
 # Where each architecture keeps the norm applied to the residual stream before the unembedding.
 FINAL_NORM_PATHS = ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm")
 
@@ -253,6 +255,18 @@ def attention_and_mlp(block: nn.Module) -> tuple[nn.Module, nn.Module]:
                          "add its attribute name to ATTENTION_NAMES in saecourse/models.py.")
 
 
+def mlp_output_projection(block: nn.Module) -> nn.Module:
+    """The linear map at the end of ``block``'s MLP (``down_proj`` in Llama, ``c_proj`` in GPT-2); its
+    input is the MLP's hidden activations, one per neuron (``act_fn(gate) * up`` in Llama,
+    ``gelu(c_fc)`` in GPT-2)."""
+    mlp = attention_and_mlp(block)[1]
+    for name in MLP_OUTPUT_NAMES:
+        if isinstance(projection := getattr(mlp, name, None), nn.Module):
+            return projection
+    raise AttributeError(f"Cannot find the output projection of {type(mlp).__name__}: tried {', '.join(MLP_OUTPUT_NAMES)}; "
+                         "add its attribute name to MLP_OUTPUT_NAMES in saecourse/models.py.")
+
+
 def final_norm(model: nn.Module) -> nn.Module:
     """The norm between the last block and the unembedding (RMSNorm in Llama, LayerNorm in GPT-2)."""
     for path in FINAL_NORM_PATHS:
@@ -339,3 +353,24 @@ def residual_stream(
         except _StopForward:
             pass
     return store["output"]
+
+
+@torch.no_grad()
+def mlp_neurons(model: PreTrainedModel, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
+    """The hidden activations of block ``layer``'s MLP, its neurons (the input of its output
+    projection, see ``mlp_output_projection``): [batch, seq, d_mlp]. input_ids: [batch, seq]. The
+    forward pass stops there; the hook is removed even if it fails."""
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(module: nn.Module, inputs: tuple) -> None:
+        store["hidden"] = inputs[0]
+        raise _StopForward
+
+    handle = mlp_output_projection(get_blocks(model)[layer]).register_forward_pre_hook(hook)
+    try:
+        model(input_ids=input_ids, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    return store["hidden"]

@@ -8,9 +8,7 @@ refuses to encode more rows at once than the chunk size the test passes."""
 
 from __future__ import annotations
 
-import html.parser
 import math
-import re
 
 import torch
 
@@ -264,71 +262,34 @@ def test_direction_logits(sub, ref):
 
 
 # --------------------------------------------------------------------------------------------------
-# 5. Highlighting
-
-
-class _Spans(html.parser.HTMLParser):
-    """The <span> elements of a snippet: (attributes, text) each, and anything else found."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.spans: list[tuple[dict, str]] = []
-        self.other: list[str] = []
-        self._open: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "span" and self._open is None:
-            self._open, self._text = dict(attrs), ""
-        else:
-            self.other.append(f"<{tag}>")
-
-    def handle_endtag(self, tag):
-        if tag == "span" and self._open is not None:
-            self.spans.append((self._open, self._text))
-            self._open = None
-        else:
-            self.other.append(f"</{tag}>")
-
-    def handle_data(self, data):
-        if self._open is not None:
-            self._text += data
-        elif data.strip():
-            self.other.append(data)
-
-
-ALPHA = re.compile(r"background(?:-color)?\s*:\s*rgba\(\s*232\s*,\s*112\s*,\s*42\s*,\s*([0-9.]+)\s*\)")
+# 5. Colouring a token by its activation
 
 
 @graded(points=2)
-def test_highlight_html(sub, ref):
-    tokens = [" The", "<b>", " cat", " &amp;", '"q"', "\n", " sat"]
-    acts = torch.tensor([0.0, 0.5, 2.0, float("nan"), 0.25, 1.0, 3.5])
-    for max_act, center in ((2.0, 2), (0.0, 0)):
-        snippet = sub.highlight_html(tokens, acts, center, max_act)
-        assert isinstance(snippet, str), "highlight_html returns a string of HTML"
-        parser = _Spans()
-        parser.feed(snippet)
-        parser.close()
-        assert not parser.other, (f"only <span> elements, one per token, are expected; found {parser.other[:3]}: "
-                                  "HTML-escape each token's text (html.escape) so '<b>' is shown, not parsed")
-        assert len(parser.spans) == len(tokens), f"expected {len(tokens)} spans, one per token; got {len(parser.spans)}"
-        for i, ((attrs, text), token, a) in enumerate(zip(parser.spans, tokens, acts.tolist())):
-            where = f"span {i} (token {token!r}, activation {a}, max_act {max_act})"
-            assert text == token, f"{where}: its text reads {text!r}; escape the token with html.escape and keep it whole"
-            classes, unknown = set((attrs.get("class") or "").split()), math.isnan(a)
-            want = {"tok"} | ({"center"} if i == center else set()) | ({"na"} if unknown else set())
-            assert classes == want, f"{where}: classes {sorted(classes)}, expected {sorted(want)}" + (
-                " (an unknown, NaN, activation gets the class na, title 'no activation' and no style)" if unknown else "")
-            if unknown:
-                assert attrs.get("title") == "no activation" and not ALPHA.search(attrs.get("style") or ""), (
-                    f'{where}: an unknown activation gets title="no activation" and no background')
-                continue
-            assert attrs.get("title") == f"{a:.3f}", f"{where}: title {attrs.get('title')!r}, expected {a:.3f}"
-            match = ALPHA.search(attrs.get("style") or "")
-            assert match, f'{where}: style must be "background: rgba(232, 112, 42, α)", got {attrs.get("style")!r}'
-            alpha = float(torch.tensor(a / max_act).clamp(0, 1)) if max_act > 0 else 0.0
-            assert abs(float(match.group(1)) - alpha) < 1.5e-3, (
-                f"{where}: α = {match.group(1)}, expected {alpha:.3f} (a / max_act clipped to [0, 1]; 0 when max_act <= 0)")
+def test_activation_alpha(sub, ref):
+    torch.manual_seed(18)
+    acts = torch.randn(3, 9) * 2  # negative values, values above max_act, and unknown ones
+    acts[0, 0], acts[1, 4], acts[2, 8] = float("nan"), float("nan"), float("nan")
+    acts[2, :3] = torch.tensor([0.0, 3.0, 1.5])  # zero, above the maximum, exactly half of it
+    for max_act in (3.0, 2.5, 0.0, -1.0):
+        what = f"activation_alpha(acts [3, 9], max_act={max_act})"
+        expected = ref.activation_alpha(acts, max_act)
+        got = tensor(sub.activation_alpha(acts, max_act), what)
+        assert got.shape == acts.shape, f"{what}: shape {tuple(got.shape)}, expected {tuple(acts.shape)} (one opacity per token)"
+        unknown = acts.isnan()
+        assert torch.equal(got.isnan(), unknown), (
+            f"{what}: NaN at {got.isnan().nonzero().tolist()}, expected exactly where the activation is unknown, "
+            f"{unknown.nonzero().tolist()}" + (" (an unknown activation stays NaN: it is not a silent token, alpha 0)"
+                                             if not got.isnan().any() else
+                                             " (when max_act <= 0 every known token has alpha 0, not inf or NaN)"
+                                             if max_act <= 0 else ""))
+        known = ~unknown
+        window_max = acts.nan_to_num(float("-inf")).amax(1, keepdim=True)
+        assert close(got[known], expected[known]), diagnose(got[known], expected[known], what, {
+            "clip a / max_act to [0, 1]": (acts / max_act)[known] if max_act > 0 else torch.zeros(int(known.sum())),
+            "scale by the latent's max_act, not by each window's own maximum (weak examples must look weak)":
+                (acts / window_max).clamp(0, 1)[known],
+        } if max_act > 0 else {})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -456,11 +417,20 @@ def test_direction_encoder(sub, ref):
     torch.manual_seed(17)
     directions = torch.randn(5, 8) * torch.tensor([[0.5], [1.0], [2.0], [3.0], [0.1]])
     mean, x = torch.randn(8), torch.randn(20, 8) * 2
-    expected = ref.DirectionEncoder(directions, mean).encode(x)
-    actual = tensor(sub.DirectionEncoder(directions, mean).encode(x), "DirectionEncoder.encode")
     unit = directions / directions.norm(dim=-1, keepdim=True)
-    assert close(actual, expected), diagnose(actual, expected, "DirectionEncoder.encode", {
-        "normalise the directions to unit norm": torch.relu((x - mean) @ directions.T),
-        "centre x: subtract the mean before projecting": torch.relu(x @ unit.T),
-        "take the positive part (ReLU) of the projection": (x - mean) @ unit.T,
-    })
+    threshold = torch.tensor([0.0, 0.5, 1.0, 2.0, -0.5])
+    for t, what in ((None, "DirectionEncoder(directions, mean).encode"),
+                    (threshold, "DirectionEncoder(directions, mean, threshold).encode")):
+        extra = () if t is None else (t,)
+        expected = ref.DirectionEncoder(directions, mean, *extra).encode(x)
+        actual = tensor(sub.DirectionEncoder(directions, mean, *extra).encode(x), what)
+        shift = 0.0 if t is None else t
+        assert close(actual, expected), diagnose(actual, expected, what, {
+            "normalise the directions to unit norm": torch.relu((x - mean) @ directions.T - shift),
+            "centre x: subtract the mean before projecting": torch.relu(x @ unit.T - shift),
+            "take the positive part (ReLU) of the projection minus the threshold": (x - mean) @ unit.T - shift,
+            **({} if t is None else {
+                "subtract the threshold before the ReLU: relu(projection - threshold)": torch.relu((x - mean) @ unit.T) - t,
+                "subtract the threshold: a direction fires only where its projection exceeds it": torch.relu((x - mean) @ unit.T),
+            }),
+        })
