@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from gradebox import checker
 from saecourse import activations, corpus, interpret, models, saes
+from saecourse.claims import expect
 from saecourse.hooks import assert_no_hooks, next_token_losses, patch_residual
 from saecourse.models import attention_and_mlp, get_blocks, greedy_continuation
 from saecourse.utils import save_figure, set_threads, sized
@@ -66,7 +67,8 @@ set_threads()
 # written from documents with an even id and checked on documents with an odd id. We pick two
 # latents to follow through the whole part: the two best explained by Part 3's protocol among
 # those that fire on 0.1-5% of tokens (rarer ones have too few examples; more frequent ones are
-# rarely clean), with different explanations.
+# rarely clean), with different explanations. Every token also keeps its **domain**, the source of
+# its document (Shakespeare, the Bible or Python's documentation), for section 2's context measure.
 
 # %% tags=["demo"]
 MODEL = models.resolve_model_name()
@@ -78,6 +80,8 @@ store = activations.cached_activations(MODEL, LAYER, "val", n_tokens=sized(20_00
 protocol = interpret.Protocol.of(store, n_top=sized(20, 5))
 with torch.no_grad():
     codes = sae.encode(store.acts)  # [n_rows, d_sae]: 20k x 2304 floats, 180 MB
+    unexplained = ((store.acts - sae.decode(codes)) ** 2).sum() / ((store.acts - store.acts.mean(0)) ** 2).sum()
+print(f"the SAE leaves {unexplained:.1%} of the variance of these held-out activations unexplained")
 frequency = (codes > 0).float().mean(0)
 held_out_rows = store.doc_ids % 2 == 1  # the documents explanations never see
 
@@ -96,6 +100,14 @@ FEATURES.append(next((f for f in ranked[1:] if not set(explained[f][0]) & set(ex
 for f in FEATURES:
     print(f"latent {f}: fires on {frequency[f]:.2%} of tokens, explanation {corpus.token_set(tokenizer, explained[f][0])}, "
           f"held-out Pearson {explained[f][1]:.3f}")
+shared_ids = set(explained[FEATURES[0]][0]) & set(explained[FEATURES[1]][0])
+expect(not shared_ids, "the two latents have different explanations (no token id in common)", shared_ids=len(shared_ids))
+
+domain_of_doc = {doc.doc_id: corpus.SOURCES.index(doc.source) for doc in corpus.get_split("val")}
+domains = torch.tensor([domain_of_doc[d] for d in store.doc_ids.tolist()])  # [n_rows]: an index into corpus.SOURCES
+for name, rows in (("explanation documents", ~held_out_rows), ("held-out documents", held_out_rows)):
+    counts = torch.bincount(domains[rows], minlength=len(corpus.SOURCES))
+    print(f"{name}: {int(rows.sum())} tokens, " + ", ".join(f"{n} {s}" for s, n in zip(corpus.SOURCES, counts.tolist())))
 
 # %% [markdown]
 # ## 2. Monosemanticity as numbers
@@ -159,20 +171,81 @@ def consistency(token_ids: Tensor, acts: Tensor, explanation: dict[int, float], 
 check("test_consistency")
 
 # %% [markdown]
-# The two latents next to the five next-best explained ones, and next to random directions read
-# as in Part 3 (`relu((x - x̄) · u)`), each explained and scored by the same protocol. Consistency
-# is measured at two thresholds: any activation, and a fifth of the latent's typical activation
-# (its mean when firing), which ignores the faint firing that Part 3's lowest quantiles showed.
+# **Exercise 2.3.** Context. Entropy measures how *token*-specific a latent is, and a latent can be
+# clean without being token-specific: one that fires "inside a Bible passage" fires on *and*, *the*
+# and *unto* there, on hundreds of token ids, and nowhere else. Its explanation is a context, not a
+# token set, and consistency applies to it unchanged with each token's **domain** in place of its
+# id. `domain_consistency` takes as explanation "fires on the tokens of domain `d`", with `d` the
+# domain that holds most of the latent's firing tokens (the smallest id on a tie), and returns `d`,
+# precision and recall of that explanation as in 2.2, and the **chance** level: `d`'s share of all
+# tokens, the recall of a latent that fires at random. (Read the other way round, with the latent
+# as a detector of its domain, this recall is the detector's precision: the share of the latent's
+# firing that lies inside `d`.) A latent that never fires: domain -1 and every measure 0. You may
+# use `consistency`.
+
+# %% nbgrader={"grade": false, "grade_id": "domain_consistency", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def domain_consistency(domains: Tensor, acts: Tensor, threshold: float = 0.0) -> dict[str, float]:
+    """domains: [n] each token's domain id (0, 1, ...), acts: [n]. Returns {"domain", "precision", "recall",
+    "chance"} for the explanation "fires on the tokens of the domain holding most of its firing tokens"."""
+    ### BEGIN SOLUTION
+    fires = acts > threshold
+    if not fires.any():
+        return {"domain": -1, "precision": 0.0, "recall": 0.0, "chance": 0.0}
+    domain = int(torch.bincount(domains[fires]).argmax())  # argmax: the first of equal counts
+    measures = consistency(domains, acts, {domain: 1.0}, threshold)
+    return {"domain": domain, "precision": measures["precision"], "recall": measures["recall"],
+            "chance": (domains == domain).float().mean().item()}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_domain_consistency", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check("test_domain_consistency")
+
+# %% [markdown]
+# The two latents were chosen by how well a token set predicts them, and Part 3's protocol explains
+# every latent by a token set: latents chosen by a token-set score are **token latents by
+# construction**, and a contextual latent scores badly under it whatever its quality. To find one we
+# choose by the context measure instead, on the explanation documents (held-out documents only
+# measure): among latents firing on at least 1% of those tokens, the ones whose firing lies at least
+# 95% inside one domain (recall ≥ 0.95), and of these the one spread over the most token ids
+# (highest entropy).
+
+# %% tags=["demo"]
+explaining_rows = ~held_out_rows
+ids_explaining, domains_explaining = store.tokens[explaining_rows], domains[explaining_rows]
+common = [latent for latent in torch.nonzero((codes[explaining_rows] > 0).float().mean(0) >= 0.01).squeeze(1).tolist()
+          if latent not in FEATURES]
+in_one_domain, domain_recall = {}, {}
+for latent in tqdm(common, desc="domain consistency"):
+    acts_explaining = codes[explaining_rows, latent]
+    domain_recall[latent] = domain_consistency(domains_explaining, acts_explaining)["recall"]
+    if domain_recall[latent] >= 0.95:
+        in_one_domain[latent] = monosemanticity(ids_explaining, acts_explaining, {})["entropy"]
+print(f"{len(common)} latents fire on >= 1% of the explanation documents' tokens, {len(in_one_domain)} of them "
+      "at least 95% inside one domain")
+if not in_one_domain:  # a barely trained SAE (the smoke run): the most domain-specific latent
+    in_one_domain = {max(domain_recall, key=domain_recall.get): 0.0}
+CONTEXTUAL = max(in_one_domain, key=in_one_domain.get)
+print(f"the contextual latent: {CONTEXTUAL}, {domain_recall[CONTEXTUAL]:.1%} of its firing in one domain, "
+      f"{2 ** in_one_domain[CONTEXTUAL]:.0f} effective tokens (explanation documents)")
+
+# %% [markdown]
+# The two latents next to the five next-best explained ones, the contextual latent, and random
+# directions read as in Part 3 (`relu((x - x̄) · u)`), each explained and scored by the same
+# protocol. Consistency is measured at two thresholds: any activation, and a fifth of the latent's
+# typical activation (its mean when firing), which ignores the faint firing that Part 3's lowest
+# quantiles showed. The second table measures the same readers against their domain.
 
 # %% tags=["demo"]
 N_RANDOM = 4
 directions = F.normalize(torch.randn(N_RANDOM, store.d_model, generator=torch.Generator().manual_seed(1)), dim=-1)
 random_values = F.relu((store.acts - store.acts.mean(0)) @ directions.T)  # [n_rows, N_RANDOM]
-next_best = [f for f in ranked if f not in FEATURES][:5]
+next_best = [f for f in ranked if f not in FEATURES + [CONTEXTUAL]][:5]
 readers = {f"latent {f}": codes[:, f] for f in FEATURES + next_best}
+readers[f"context {CONTEXTUAL}"] = codes[:, CONTEXTUAL]
 readers.update({f"random direction {j}": random_values[:, j] for j in range(N_RANDOM)})
 
-ids_held_out = store.tokens[held_out_rows]
+ids_held_out, domains_held_out = store.tokens[held_out_rows], domains[held_out_rows]
 table = {}
 for name, values in readers.items():
     explanation = protocol.explain(values)
@@ -183,20 +256,64 @@ for name, values in readers.items():
         "pearson": protocol.score(values, explanation)["pearson"],
         **consistency(ids_held_out, acts_held_out, explanation),
         **{f"{k} (> typ/5)": v for k, v in consistency(ids_held_out, acts_held_out, explanation, typical / 5).items()},
+        **{f"domain {k}": v for k, v in domain_consistency(domains_held_out, acts_held_out).items()},
         "explanation": corpus.token_set(tokenizer, explanation),
     }
 columns = ["mass_share", "entropy", "effective_tokens", "pearson", "precision", "recall", "precision (> typ/5)", "recall (> typ/5)"]
 print(f"{'':20s}" + "".join(f"{c:>20s}" for c in columns))
 for name, row in table.items():
     print(f"{name:20s}" + "".join(f"{row[c]:20.3f}" for c in columns) + f"   {row['explanation'][:60]}")
+print(f"\n{'':20s}{'domain':>14s}" + "".join(f"{c:>20s}" for c in ("domain precision", "domain recall", "chance")))
+for name, row in table.items():
+    domain = corpus.SOURCES[row["domain domain"]] if row["domain domain"] >= 0 else "-"
+    print(f"{name:20s}{domain:>14s}" + "".join(f"{row[c]:20.3f}" for c in ("domain precision", "domain recall", "domain chance")))
+print()
+
+token_rows = [table[f"latent {f}"] for f in FEATURES + next_best]
+random_rows = [table[f"random direction {j}"] for j in range(N_RANDOM)]
+context_row = table[f"context {CONTEXTUAL}"]
+median = lambda rows, key: torch.tensor([row[key] for row in rows]).median().item()  # noqa: E731
+expect(min(r["pearson"] for r in token_rows) > max(r["pearson"] for r in random_rows),
+       "every token latent has a higher held-out Pearson than every random direction",
+       lowest_latent=min(r["pearson"] for r in token_rows), highest_random=max(r["pearson"] for r in random_rows))
+expect(median(token_rows, "mass_share") > max(r["mass_share"] for r in random_rows),
+       "the token latents' median mass share is above every random direction's",
+       median_latent=median(token_rows, "mass_share"), highest_random=max(r["mass_share"] for r in random_rows))
+expect(min(r["effective_tokens"] for r in random_rows) > 100,
+       "every random direction's activation mass is spread over more than 100 effective tokens",
+       fewest_random=min(r["effective_tokens"] for r in random_rows), median_latent=median(token_rows, "effective_tokens"))
+expect(median(token_rows, "precision") > 0.8 and median(token_rows, "precision") > 2 * median(token_rows, "recall"),
+       "token latents: median precision above 0.8 and more than twice the median recall",
+       median_precision=median(token_rows, "precision"), median_recall=median(token_rows, "recall"))
+raised = sum(r["recall (> typ/5)"] > r["recall"] for r in token_rows)
+expect(raised >= len(token_rows) - 1, "recall is higher at a fifth of the typical activation than at 0 for all token latents but at most one",
+       raised=raised, of=len(token_rows))
+expect(context_row["domain recall"] >= 0.8 and context_row["domain recall"] > context_row["domain chance"] + 0.2,
+       f"on held-out documents, at least 80% of latent {CONTEXTUAL}'s firing is in its domain, 20 points above chance",
+       domain_recall=context_row["domain recall"], chance=context_row["domain chance"])
+expect(context_row["effective_tokens"] > max(r["effective_tokens"] for r in token_rows),
+       f"latent {CONTEXTUAL} is spread over more token ids than any token latent",
+       effective_tokens=context_row["effective_tokens"], most_of_token_latents=max(r["effective_tokens"] for r in token_rows))
+expect(context_row["pearson"] < min(r["pearson"] for r in token_rows),
+       f"latent {CONTEXTUAL}'s token explanation scores lower than every token latent's",
+       pearson=context_row["pearson"], lowest_token_latent=min(r["pearson"] for r in token_rows))
 
 # %% [markdown]
-# Read the table row by row. A clean latent has a mass share near 1, a few effective tokens and a
-# high held-out Pearson; a random direction has activation mass spread over hundreds of token ids,
-# and its "explanation" (the few heaviest ids) covers a sliver of it. Precision is usually high
-# for SAE latents (when the explanation's token appears, the latent fires) and recall is what
-# separates them: a latent that also fires weakly on other tokens has low recall at threshold 0,
-# much higher at a fifth of its typical activation.
+# Read the table row by row. The token latents have a mass share well above the random
+# directions', fewer effective tokens and a higher held-out Pearson: a random direction's
+# activation mass is spread over more than a hundred token ids, and its "explanation" (the few
+# heaviest ids) covers a small share of it. For the token latents precision is high (when the
+# explanation's token appears, the latent fires) and recall is what separates them: a latent that
+# also fires weakly on other tokens has a low recall at threshold 0 and a higher one at a fifth of
+# its typical activation.
+#
+# The contextual latent is the other kind. By the token measures it looks poor: more effective
+# tokens than any token latent and a lower held-out Pearson, because no short list of token ids
+# predicts it. By the context measure, on documents its selection never saw, most of its firing
+# lies inside its one domain, well above that domain's share of the tokens (chance). Whether a
+# latent is "monosemantic" depends on the explanation's vocabulary: token measures find token
+# latents, and a context needs a measure of its own (Part 5 goes further, with supervised
+# directions for the domain).
 
 # %% [markdown]
 # ## 3. Steering with forward hooks
@@ -285,6 +402,15 @@ for f in FEATURES:
     print(f"latent {f} (typical activation {typical[f]:.2f}), explanation {corpus.token_set(tokenizer, explained[f][0])}")
     for m, kl, promoted in zip(MULTIPLES, effects[f]["kl"], effects[f]["promoted"]):
         print(f"   α = {m:4g} x typical: KL {kl:7.4f} nats; most promoted {corpus.token_strs(tokenizer, promoted)}")
+norms = sae.W_dec[FEATURES].norm(dim=-1)
+expect(bool(((norms - 1).abs() < 1e-3).all()), "the two latents' decoder rows have unit norm", norms=norms.tolist())
+for f in FEATURES:
+    kl = effects[f]["kl"]
+    expect(bool((kl[1:] > kl[:-1]).all()), f"latent {f}: the KL divergence rises with every step of α",
+           smallest_alpha=kl[0], largest_alpha=kl[-1])
+
+# %% [markdown]
+# For both latents the shift of the next-token distribution grows with every step of `α`.
 
 # %% [markdown]
 # Now generation: greedy, with and without steering at every position, from the course's prompts
@@ -339,6 +465,8 @@ for f in FEATURES:
     broken = [m for m, (_, loss) in zip(SWEEP, fluency[f].tolist()) if loss > base + 1.0]
     print(f"latent {f}: unsteered loss {base:.2f} nats; first α with loss > unsteered + 1 nat: "
           f"{broken[0] if broken else 'none'} x typical")
+    expect(bool(broken), f"latent {f}: steering breaks fluency (loss > unsteered + 1 nat) within the sweep",
+           first_broken=broken[0] if broken else "none", loss_at_largest=fluency[f][-1, 1])
 
 # %% [markdown]
 # One steered generation in full, before and after: the first prompt, at the strongest steering
@@ -363,8 +491,8 @@ for f in FEATURES:
 #
 # Steering adds a vector. Clamping asks a sharper question: what if the latent had *this* value?
 # Replacing the residual stream `x` by the SAE's reconstruction with the latent changed would also
-# replace everything the SAE fails to reconstruct (in Part 2, about a sixth of the variance), so the
-# effect would mix the latent with the SAE's error. Keep the error term instead:
+# replace everything the SAE fails to reconstruct (the share of the variance printed in section 1),
+# so the effect would mix the latent with the SAE's error. Keep the error term instead:
 #
 # $$x' = \text{decode}(z') + (x - \text{decode}(z)), \qquad z = \text{encode}(x),\ z' = z \text{ except } z'_i = v .$$
 #
@@ -411,8 +539,16 @@ with torch.no_grad():
         same = model(input_ids=contexts, use_cache=False).logits
     with patch_residual(model, LAYER, lambda x: sae(x)[0]):
         reconstructed = model(input_ids=contexts, use_cache=False).logits
-print(f"clamped to its own value: max |Δ logit| = {(same - clean_logits).abs().max():.2e} (float rounding)")
-print(f"the SAE's reconstruction without the error term: max |Δ logit| = {(reconstructed - clean_logits).abs().max():.2f}")
+own_value, without_error = (same - clean_logits).abs().max().item(), (reconstructed - clean_logits).abs().max().item()
+print(f"clamped to its own value: max |Δ logit| = {own_value:.2e} (float rounding)")
+print(f"the SAE's reconstruction without the error term: max |Δ logit| = {without_error:.2f}")
+expect(own_value < 1e-3, "clamping the latent to its own value leaves the logits unchanged up to float rounding", max_change=own_value)
+expect(without_error > 1000 * own_value and without_error > 1.0,
+       "the reconstruction without the error term moves the logits by more than a logit, and over 1000x as much",
+       max_change=without_error)
+
+# %% [markdown]
+# Clamping to its own value is a no-op up to float rounding; dropping the error term is not.
 
 # %% [markdown]
 # ## 5. Ablation
@@ -421,8 +557,9 @@ print(f"the SAE's reconstruction without the error term: max |Δ logit| = {(reco
 # term, and measure how the next-token loss changes. If the model uses the latent, the loss should
 # rise where it fires and barely move where it does not. **Mean-ablation** sets it to its mean
 # activation over the data instead: for a sparse latent the mean is small but not 0, so
-# mean-ablation also moves the many positions where the latent was 0 (by `mean · d_i`), while it
-# changes the firing positions a little less.
+# mean-ablation also moves the residual stream at the many positions where the latent was 0 (by
+# `mean · d_i`), and moves it a little less where the latent fired (by `(z - mean) · d_i` instead
+# of `z · d_i`).
 #
 # **Exercise 5.1.** For every position `t ≥ skip_first`, the change of the loss of predicting token
 # `t + 1` (ablated minus clean) when latent `feature` is clamped to `value` at every position
@@ -463,6 +600,13 @@ for f in FEATURES:
     print(f"latent {f}: Δ loss (nats) where it fires ({zero['n_firing']} positions) / where it does not ({zero['n_not_firing']})")
     print(f"   zero-ablation:          {zero['firing']:+.4f} / {zero['not_firing']:+.5f}")
     print(f"   mean-ablation ({mean_value:.3f}): {mean['firing']:+.4f} / {mean['not_firing']:+.5f}")
+    expect(zero["firing"] > 0 and zero["firing"] > zero["not_firing"],
+           f"latent {f}: zero-ablation raises the loss where the latent fires, and more than where it does not",
+           firing=zero["firing"], not_firing=zero["not_firing"])
+
+# %% [markdown]
+# For both latents zero-ablation costs loss where the latent fires, more than elsewhere: the model
+# uses what the latent writes.
 
 # %% [markdown]
 # ## 6. Where the activation comes from
@@ -537,6 +681,7 @@ check("test_feature_attribution")
 
 # %% tags=["demo"]
 fig, axes = plt.subplots(1, len(FEATURES), figsize=(6 * len(FEATURES), 3.5))
+attributions = {}  # latent -> (its top rows, their contexts, component names, mean direct contributions)
 for ax, f in zip(axes, FEATURES):
     rows = codes[:, f].topk(sized(8, 2)).indices
     contexts = activations.context_tokens(store, rows, tokenizer)
@@ -544,6 +689,7 @@ for ax, f in zip(axes, FEATURES):
     at = components[:, torch.arange(len(rows)), store.context_pos[rows]]  # [n_comp, batch, d]: each top token
     parts = [feature_attribution(at[:, b], sae, f) for b in range(len(rows))]
     contributions = torch.stack([c for c, _ in parts]).mean(0)
+    attributions[f] = rows, contexts, names, contributions
     with torch.no_grad():
         pre = (store.acts[rows] - sae.b_dec) @ sae.W_enc[:, f] + sae.b_enc[f]
     gap = max(abs(c.sum().item() + k - p.item()) for (c, k), p in zip(parts, pre))
@@ -552,9 +698,99 @@ for ax, f in zip(axes, FEATURES):
     ax.set_title(f"latent {f}: mean contribution to the pre-activation"), ax.set_xlabel("contribution")
     print(f"latent {f}: top components {[names[i] for i in order[:5]]}; sum of parts vs the SAE's pre-activation: "
           f"max gap {gap:.1e} (the store was collected in batches: float rounding)")
+    expect(gap < 1e-2 * pre.abs().max().item(), f"latent {f}: the parts add up to the SAE's pre-activation (float rounding)",
+           max_gap=gap, largest_pre_activation=pre.abs().max().item())
     assert_no_hooks(model)
 fig.tight_layout()
 save_figure(fig, "part4_attribution")
+
+# %% [markdown]
+# ### Direct contributions are not total effects
+#
+# The split is exact, but it splits the **direct** path only: what each component wrote straight
+# into the residual stream the SAE reads. An early component also changes what every later
+# attention and MLP reads, and what they write in response is credited to *them*: if attention 3
+# moves information to the token where MLP 12 turns it into the latent's input, the split credits
+# MLP 12, not attention 3. A component's **total effect** answers the causal question instead: set
+# its output to zero, run the later blocks again, and measure how much the latent's pre-activation
+# falls. With the later blocks frozen, zeroing a component would lower the pre-activation by
+# exactly its direct contribution `c · W_enc[:, i]`, so the two numbers differ by what flows
+# through the later blocks alone; only the last MLP, with nothing between it and the SAE, has the
+# two equal. (A zeroed output is one the model never produces; mean-ablation is gentler, and its
+# direct share is `(c - c̄) · W_enc[:, i]`.) For the first latent, on the same top examples:
+
+# %% tags=["demo"]
+@contextmanager
+def zeroed(sublayer: nn.Module) -> Iterator[None]:
+    """While the ``with`` block runs, ``sublayer`` (an attention or an MLP) adds nothing to the residual stream."""
+    def zero(module: nn.Module, inputs: tuple, output: Tensor | tuple) -> Tensor | tuple:
+        if isinstance(output, tuple):
+            return (torch.zeros_like(output[0]), *output[1:])
+        return torch.zeros_like(output)
+
+    handle = sublayer.register_forward_hook(zero)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def pre_activation(contexts: Tensor, rows: Tensor, feature: int) -> Tensor:
+    """contexts: [batch, seq], row ``rows[b]`` at position ``store.context_pos[rows[b]]`` of context ``b``
+    -> the latent's pre-activation at each row: [batch]."""
+    resid = models.residual_stream(model, contexts, LAYER)[torch.arange(len(rows)), store.context_pos[rows]]
+    return (resid - sae.b_dec) @ sae.W_enc[:, feature] + sae.b_enc[feature]
+
+
+f = FEATURES[0]
+rows, contexts, names, direct = attributions[f]
+clean_pre = pre_activation(contexts, rows, f)
+total = torch.zeros(len(names))  # [n_components]; the embedding (index 0) is not zeroed
+for i, name in enumerate(tqdm(names[1:], desc=f"zeroing each component, latent {f}"), start=1):
+    kind, block = name.split()
+    with zeroed(attention_and_mlp(get_blocks(model)[int(block)])[kind == "mlp"]):
+        total[i] = (clean_pre - pre_activation(contexts, rows, f)).mean()
+assert_no_hooks(model)
+
+print(f"latent {f}, mean pre-activation {clean_pre.mean():.2f} on its top examples")
+print(f"{'component':>10s}{'direct':>10s}{'total':>10s}")
+for i in (direct.abs() + total.abs())[1:].argsort(descending=True)[:10].add(1).tolist():
+    print(f"{names[i]:>10s}{direct[i]:10.2f}{total[i]:10.2f}")
+
+fig, ax = plt.subplots(figsize=(4.5, 4))
+ax.scatter(direct[1:], total[1:])
+for i in range(1, len(names)):
+    if max(abs(direct[i]), abs(total[i])) > 0.1 * clean_pre.mean():
+        ax.annotate(names[i], (direct[i], total[i]), fontsize=7)
+low, high = min(direct.min(), total.min()).item(), max(direct.max(), total.max()).item()
+ax.plot([low, high], [low, high], color="grey", lw=0.8)
+ax.set_xlabel("direct contribution"), ax.set_ylabel("total effect (zeroed, later blocks re-run)")
+ax.set_title(f"latent {f}: each attention and MLP")
+fig.tight_layout()
+save_figure(fig, "part4_total_effects")
+
+last, earlier = names.index(f"mlp {LAYER}"), [i for i, name in enumerate(names) if name != "embed" and not name.endswith(f" {LAYER}")]
+indirect = (total - direct)[earlier].abs()
+widest = earlier[int(indirect.argmax())]
+expect(abs(total[last] - direct[last]) < 1e-3 * (1 + clean_pre.abs().mean().item()),
+       f"mlp {LAYER}, the last component, has a total effect equal to its direct contribution",
+       direct=direct[last], total=total[last])
+expect(indirect.max() > 0.25 * clean_pre.mean().abs(),
+       "for some earlier component, total effect and direct contribution differ by more than a quarter of the pre-activation",
+       component=names[widest], direct=direct[widest], total=total[widest], pre_activation=clean_pre.mean())
+expect(abs(total[1:].sum() - direct[1:].sum()) > 0.25 * direct[1:].sum().abs(),
+       "the total effects do not add up to what the direct contributions add up to",
+       sum_of_totals=total[1:].sum(), sum_of_direct=direct[1:].sum())
+
+# %% [markdown]
+# The last MLP's two numbers agree, as they must. Earlier components are another story: at least
+# one earlier component's total effect is far from its direct contribution (the largest gap is
+# printed above), and the total effects do not add up the way the direct contributions do, since
+# one path through the network is counted in the total effect of every component on it. The bar
+# chart above answers "which component wrote the direction the SAE reads?"; "which component does
+# the latent depend on?" needs the total effect, or a decomposition into paths through the
+# network (path patching: Wang et al. 2022, *Interpretability in the Wild*).
 
 # %% [markdown]
 # ## Summary
@@ -564,6 +800,9 @@ save_figure(fig, "part4_attribution")
 #   on one scale.
 # * Consistency separates two failures: an explanation that fires where the latent does not (low
 #   precision) and a latent that does more than its explanation says (low recall).
+# * Token measures find token latents: a latent chosen by a token-set score is a token latent by
+#   construction. A contextual latent needs a context explanation, here its domain, measured with
+#   the same precision and recall against chance.
 # * Steering along a decoder direction, in units of the latent's typical activation, shows whether
 #   the model *uses* the direction the way the explanation says, and where pushing harder only
 #   breaks the model.
@@ -572,6 +811,7 @@ save_figure(fig, "part4_attribution")
 # * Ablation compares positions where a latent fires with positions where it does not; zero- and
 #   mean-ablation differ by `mean · d_i` everywhere.
 # * The residual stream is a sum of what each sublayer wrote, so a latent's pre-activation splits
-#   exactly into their contributions.
+#   exactly into their direct contributions; a component's total effect, through the later blocks,
+#   is another number, measured by ablating it and running the model again.
 # * Part 5 compares SAE latents with the directions other methods find for a concept: steering
 #   vectors and linear probes.

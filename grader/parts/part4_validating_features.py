@@ -131,6 +131,52 @@ def test_consistency(sub, ref):
         f"nothing predicted and nothing firing: every measure is 0, not NaN; got {empty}")
 
 
+def _domain_example() -> tuple[torch.Tensor, torch.Tensor]:
+    """Ten tokens in three domains (3, 4 and 3 tokens). At threshold 0 the latent fires on 1, 3 and 1
+    of them, so domain 1 holds most firing tokens, while domain 0 holds most activation mass (5.0 of
+    5.72): choosing the domain by mass gives other numbers."""
+    domains = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    acts = torch.tensor([5.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.0, 0.12, 0.0, 0.0])
+    return domains, acts
+
+
+def _domain_measures(got, what: str) -> dict[str, float]:
+    assert isinstance(got, dict), "domain_consistency returns a dict with keys domain, precision, recall, chance"
+    return {k: number(got.get(k), f"{what}[{k!r}]") for k in ("domain", "precision", "recall", "chance")}
+
+
+@graded(points=2)
+def test_domain_consistency(sub, ref):
+    domains, acts = _domain_example()
+    got = _domain_measures(sub.domain_consistency(domains, acts), "domain_consistency()")
+    assert got["domain"] == 1, (
+        f"the latent fires on 1, 3 and 1 tokens of domains 0, 1, 2: the domain is 1, got {got['domain']}"
+        + (" (that is the domain with the most activation mass; count firing tokens)" if got["domain"] == 0 else ""))
+    # domain 1: 4 tokens, 3 firing; 5 tokens fire in all
+    assert abs(got["precision"] - 3 / 4) < 1e-6 and abs(got["recall"] - 3 / 5) < 1e-6, (
+        f"domain 1 has 4 tokens, the latent fires on 3 of them and on 5 tokens in all: precision 3/4, recall 3/5; got {got}"
+        + (" (precision and recall are swapped)" if abs(got["precision"] - 3 / 5) < 1e-6 else ""))
+    assert abs(got["chance"] - 0.4) < 1e-6, (
+        f"chance is the domain's share of all tokens, 4 of 10; got {got['chance']}"
+        + (" (not one over the number of domains)" if abs(got["chance"] - 1 / 3) < 1e-6 else ""))
+    got = _domain_measures(sub.domain_consistency(domains, acts, 0.15), "domain_consistency(threshold=0.15)")
+    assert got["domain"] == 1 and abs(got["precision"] - 2 / 4) < 1e-6 and abs(got["recall"] - 2 / 3) < 1e-6, (
+        f"with threshold 0.15 the latent fires on 3 tokens (activation > threshold), 2 of them in domain 1's 4: "
+        f"domain 1, precision 1/2, recall 2/3; got {got}")
+    tie = _domain_measures(sub.domain_consistency(domains, torch.tensor([1.0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0])), "domain_consistency()")
+    assert tie["domain"] == 0, f"one firing token in domain 0 and one in domain 1: the smallest id, 0, on a tie; got {tie['domain']}"
+    silent = _domain_measures(sub.domain_consistency(domains, torch.zeros(10)), "domain_consistency()")
+    assert silent == {"domain": -1, "precision": 0.0, "recall": 0.0, "chance": 0.0}, (
+        f"a latent that never fires: domain -1 and every measure 0 (no NaN); got {silent}")
+    g = torch.Generator().manual_seed(23)
+    domains, acts = torch.randint(0, 3, (600,), generator=g), torch.relu(torch.randn(600, generator=g) - 0.5)
+    for threshold in (0.0, 0.4):
+        expected = ref.domain_consistency(domains, acts, threshold)
+        got = _domain_measures(sub.domain_consistency(domains, acts, threshold), f"domain_consistency(threshold={threshold})")
+        for key, want in expected.items():
+            assert abs(got[key] - want) < 1e-6, f"{key} on 600 random tokens (threshold {threshold}): expected {want:.5f}, got {got[key]:.5f}"
+
+
 # --------------------------------------------------------------------------------------------------
 # 3. Steering
 
