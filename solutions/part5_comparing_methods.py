@@ -16,8 +16,8 @@
 # %% [markdown]
 # # Part 5 — Comparing with other methods
 #
-# SAEs are not the only way to find a concept in a model. Two older methods find one direction per
-# concept, supervised by labelled examples: a **steering vector**, the difference between the mean
+# SAEs are not the only way to find a concept in a model. Two supervised methods find one direction
+# per concept from labelled examples: a **steering vector**, here the difference between the mean
 # activations of positive and negative examples, and a **linear probe**, a logistic regression that
 # predicts the label from the activation. In this part you will build both for two real concepts
 # and set the SAE's unsupervised dictionary against them:
@@ -59,6 +59,7 @@ from tqdm.auto import tqdm
 
 from gradebox import checker
 from saecourse import activations, concepts, corpus, interpret, models, saes
+from saecourse.claims import expect
 from saecourse.hooks import assert_no_hooks, next_token_losses, patch_residual
 from saecourse.models import greedy_continuation, residual_stream
 from saecourse.utils import save_figure, set_threads, sized
@@ -99,9 +100,18 @@ for name, c in CONCEPTS.items():
 #
 # **Exercise 2.1.** The **mean-difference** vector of a concept: the mean activation of the
 # positive rows minus the mean activation of the negative rows. (Each class's own mean: with
-# unbalanced classes the mean over all rows is not the midpoint.) This is the steering vector of
-# the contrastive-prompt methods (ActAdd, CAA): add it and the model should move toward the
-# positive class.
+# unbalanced classes the mean over all rows is not the midpoint.) Add it and the model should move
+# toward the positive class. Steering vectors of this family differ in how many examples they
+# average. **ActAdd** (Turner et al. 2023, *Activation Addition: Steering Language Models Without
+# Optimization*) uses a single pair of prompts: the activation difference of, say, "Love" and
+# "Hate", added at one layer. **CAA** (Panickssery, née Rimsky, et al. 2024, *Steering Llama 2 via
+# Contrastive Activation Addition*) averages the differences over many contrast pairs, each pair the
+# same prompt ending in a positive or a negative answer. Our vector, the difference of the two
+# class means over a labelled dataset, is closest to CAA (with matched pairs, the mean of the
+# differences *is* the difference of the means), and it is the direction Marks & Tegmark (2023,
+# *The Geometry of Truth*) call the difference of means, the direction of their *mass-mean probe*
+# ("diff-in-means"). Our classes are not paired: the positive and negative sentences are different
+# texts.
 
 # %% nbgrader={"grade": false, "grade_id": "mean_difference", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def mean_difference(acts: Tensor, labels: Tensor) -> Tensor:
@@ -242,12 +252,23 @@ for name, p in probes.items():
     cosine = F.normalize(steering_vectors[name], dim=0) @ probe_directions[name]
     print(f"{name:10s} {p['l2']:7.0e} {p['validation_auroc'].max():10.3f} {p['test_accuracy']:9.3f} "
           f"{p['test_auroc']:11.3f} {steering_vectors[name].norm():13.1f} {cosine:23.3f}")
+cosines = {name: (F.normalize(steering_vectors[name], dim=0) @ probe_directions[name]).item() for name in data}
+expect(min(p["test_auroc"] for p in probes.values()) > 0.7,
+       "both probes decode their concept on held-out documents (test AUROC above 0.7)",
+       bible=probes["bible"]["test_auroc"], question=probes["question"]["test_auroc"])
+expect(probes["bible"]["test_auroc"] > probes["question"]["test_auroc"] + 0.05,
+       "questions against statements is clearly the harder concept (test AUROC over 0.05 below bible's)",
+       bible=probes["bible"]["test_auroc"], question=probes["question"]["test_auroc"])
+expect(probes["bible"]["test_accuracy"] < 0.99, "the easy concept is not at 100% per token",
+       bible_test_accuracy=probes["bible"]["test_accuracy"])
+expect(max(cosines.values()) < 0.7, "the probe direction is far from the steering vector (cosine below 0.7)",
+       **cosines)
 
 # %% [markdown]
-# Two things to notice. The "easy" concept is not at 100% per token: at the first positions of a
-# sentence the model has seen one or two words, and "And" or "I will" begin sentences in both
-# sources. And the probe direction is far from the steering vector (a cosine well below 1):
-# the probe's weights are chosen to *separate* the classes, so they also cancel directions along
+# Both probes decode their concept on documents they never saw, questions less well than the
+# source (the checks above). Two more things to notice. The "easy" concept is not at 100% per
+# token (below: where it fails). And the probe direction is far from the steering vector (a cosine
+# well below 1): the probe's weights are chosen to *separate* the classes, so they also cancel directions along
 # which both classes vary a lot, while the mean difference points to where the positive class
 # *is*. The first is a filter, the second a pattern; section 5 shows what that means for steering.
 #
@@ -265,6 +286,15 @@ ax.plot(*zip(*by_position), marker="o")
 ax.set_xlabel("position in the sentence"), ax.set_ylabel("test accuracy"), ax.set_title("bible probe, per position")
 save_figure(fig, "part5_probe_by_position")
 print("accuracy at positions 1, 5, 10, 20:", {pos: round(a, 3) for pos, a in by_position if pos in (1, 5, 10, 20)})
+first_position, later = by_position[0][1], [a for pos, a in by_position if pos >= 10]
+later_accuracy = sum(later) / len(later) if later else math.nan  # a smoke run may have no such positions
+expect(first_position < later_accuracy - 0.05,
+       "the probe is less accurate at the first position of a sentence than at positions 10 and later",
+       first_position=first_position, positions_10_and_later=later_accuracy)
+
+# %% [markdown]
+# The errors concentrate at the start of a sentence (the check above): at the first positions the
+# model has seen one or two words, and "And" or "I will" begin sentences in both sources.
 
 # %% [markdown]
 # ## 3. Decomposing a direction into SAE features
@@ -352,9 +382,11 @@ for (name, kind), v in directions.items():
     print(f"{name} {kind}:")
     for latent in order[:3].tolist():
         print(f"   latent {latent:5d}  cosine {cosines[latent]:.3f}  {firing_rates(name, latent)}; explanation {explain(latent)}")
-random_spans = torch.stack([
-    span_fractions(r, sae.W_dec, decoder_cosines(r, sae.W_dec).argsort(descending=True), KS)
-    for r in torch.randn(sized(5, 2), sae.W_dec.shape[1], generator=torch.Generator().manual_seed(0))])
+random_directions = torch.randn(sized(5, 2), sae.W_dec.shape[1], generator=torch.Generator().manual_seed(0))
+random_spans = torch.stack([span_fractions(r, sae.W_dec, decoder_cosines(r, sae.W_dec).argsort(descending=True), KS)
+                            for r in random_directions])
+random_best = torch.stack([decoder_cosines(r, sae.W_dec).max() for r in random_directions])  # [n_random]
+print(f"best cosine of a random direction with a decoder direction: {random_best.mean():.3f} (mean of {len(random_best)})")
 
 fig, ax = plt.subplots(figsize=(7, 4))
 for label, s in spans.items():
@@ -366,6 +398,25 @@ save_figure(fig, "part5_span")
 print("span fractions at k =", KS)
 for label, s in {**spans, "random": random_spans.mean(0)}.items():
     print(f"   {label:26s}", " ".join(f"{f:.2f}" for f in s.tolist()))
+best_cosine = {f"{name} {kind}": decoder_cosines(v, sae.W_dec).max().item() for (name, kind), v in directions.items()}
+k32, random_span = KS.index(32), random_spans.mean(0)
+for name in data:
+    expect(best_cosine[f"{name} steering vector"] > 2 * random_best.max(),
+           f"the {name} steering vector has a decoder direction more than twice as close as any random direction's best",
+           steering_vector=best_cosine[f"{name} steering vector"], best_random=random_best.max())
+    expect(spans[f"{name} steering vector"][k32] > random_span[k32] + 0.1,
+           f"the top 32 decoder directions span clearly more of the {name} steering vector than of a random direction",
+           steering_vector=spans[f"{name} steering vector"][k32], random=random_span[k32])
+    expect(spans[f"{name} probe"][k32] < spans[f"{name} steering vector"][k32],
+           f"the {name} probe direction is less in the dictionary than its steering vector (span at k = 32)",
+           probe=spans[f"{name} probe"][k32], steering_vector=spans[f"{name} steering vector"][k32])
+
+# %% [markdown]
+# The steering vectors are made of the dictionary's directions far more than chance allows: each
+# has a decoder direction much closer to it than a random direction ever finds, and its top 32
+# decoder directions span clearly more of it than of a random direction. The probe directions
+# are less so (the checks above): a filter tuned to cancel what both classes share is not a
+# sparse sum of features.
 
 # %% [markdown]
 # **Why the encoder is the wrong tool here.** The original exercise ran its vector `v` through the
@@ -373,8 +424,9 @@ for label, s in {**spans, "random": random_spans.mean(0)}.items():
 # *if the residual stream were the point `v`, which latents would fire?* But a steering vector is
 # a *difference* between activations, not an activation: it lives near the origin, where the
 # residual stream never is. The encoder's answer depends on `b_dec` and `b_enc` (it subtracts the
-# mean activation and applies each latent's threshold), and on `v`'s norm: too short and nothing
-# fires, longer and other latents cross their thresholds. The encoder's columns are also tuned to
+# mean activation and applies each latent's threshold), and on `v`'s norm: it reads `v - b_dec`, so
+# for a short `v` what fires is mostly the answer to `-b_dec`, and as `v` grows other latents cross
+# their thresholds. The encoder's columns are also tuned to
 # *detect* a latent among its interfering neighbours, not to say what it writes. The questions
 # we want answered (what does `v` point along, and how much of it do a few features build) are
 # about the decoder's geometry. The nearest sensible encoder question is a different one: *if we
@@ -384,14 +436,23 @@ for label, s in {**spans, "random": random_spans.mean(0)}.items():
 d = data["bible"]
 v = steering_vectors["bible"]
 by_cosine = decoder_cosines(v, sae.W_dec).argsort(descending=True)[:5].tolist()
+top_at = {}  # scale -> the 5 latents the encoder reads most strongly from scale · v
 with torch.no_grad():
     for scale in (1.0, 10.0):
         fired = sae.encode(scale * v)
+        top_at[scale] = set(fired.topk(5).indices.tolist())
         print(f"encode({scale:g} · v): {int((fired > 0).sum())} latents fire, top {fired.topk(5).indices.tolist()}")
     x = d.x[d.split == 0][: sized(2000, 200)]
     change = (sae.encode(x + v) - sae.encode(x)).mean(0)
 print(f"top 5 latents by cosine with v:              {by_cosine}")
 print(f"top 5 latents by mean change when v is added: {change.topk(5).indices.tolist()}")
+expect(top_at[1.0] != top_at[10.0], "what the encoder reads from v depends on v's norm: its top 5 latents at v and at 10 · v differ",
+       shared=len(top_at[1.0] & top_at[10.0]))
+
+# %% [markdown]
+# The encoder's answer changes with the length of `v` (the check above), which the answer to what
+# `v` is made of should not; and the latents that change most when `v` is added to real
+# activations are a third list, to be compared with the decoder's by reading them.
 
 # %% [markdown]
 # ## 4. Sparse probing
@@ -473,6 +534,17 @@ for name in data:
         print(f"   k = {k:2d}: top-k latents accuracy {sparse[name]['test_accuracy'][j]:.3f}, AUROC "
               f"{sparse[name]['test_auroc'][j]:.3f}; random latents accuracy {random_latents[name]['test_accuracy'][j]:.3f}, "
               f"AUROC {random_latents[name]['test_auroc'][j]:.3f}")
+for name in data:
+    top_k, chance, full = sparse[name]["test_auroc"], random_latents[name]["test_auroc"], probes[name]["test_auroc"]
+    expect(bool((top_k > chance).all()), f"{name}: the top-k latents beat k random latents at every k (test AUROC)",
+           smallest_margin=(top_k - chance).min())
+    expect(top_k.max() < full, f"{name}: no sparse probe reaches the probe on the full activation (test AUROC)",
+           best_sparse=top_k.max(), full_probe=full)
+
+# %% [markdown]
+# On both concepts the latents chosen by the criterion carry more of the concept than random ones
+# at every `k`, and no sparse probe up to 32 latents reaches the full probe (the checks above): what a
+# linear probe decodes from the whole activation is more than what a few SAE latents make explicit.
 
 # %% [markdown]
 # ## 5. Steering compared at equal norm
@@ -610,6 +682,23 @@ for column, name in enumerate(data):
             ax.set_title(f"{name}: concept against side effects (labels: added norm)"), ax.legend(fontsize=8)
 fig.tight_layout()
 save_figure(fig, "part5_steering_compared")
+at_norm = {name: comparison[name][TABLE_NORM] for name in data}  # rows: steering vector, probe, SAE latent
+for name in data:
+    expect(at_norm[name]["concept"][0] > unsteered[name]["concept"][0],
+           f"{name}: the steering vector raises the probe's score of the continuation above the unsteered model's",
+           steered=at_norm[name]["concept"][0], unsteered=unsteered[name]["concept"][0])
+expect(at_norm["bible"]["kl"][2] < at_norm["bible"]["kl"][0],
+       "bible: the top SAE feature changes unrelated text less (KL) than the steering vector at the same norm",
+       sae_latent=at_norm["bible"]["kl"][2], steering_vector=at_norm["bible"]["kl"][0])
+expect(at_norm["bible"]["concept"][1] < at_norm["bible"]["concept"][[0, 2]].min(),
+       "bible: the probe direction moves the continuation least toward the concept of the three",
+       probe=at_norm["bible"]["concept"][1], others=at_norm["bible"]["concept"][[0, 2]].min())
+
+# %% [markdown]
+# At the largest norm (the checks above) the steering vector moves both concepts' continuations
+# toward the positive class as the probe reads them; on the bible concept the top SAE feature
+# changes unrelated text less than the steering vector does, and the probe direction, the best
+# *detector*, steers least: decodability is not control.
 
 # %% [markdown]
 # What the continuations say, for the first prompt at the largest norm:
@@ -626,8 +715,13 @@ for name in data:
 # concepts add to what the probe and the steering vector tell you, and what does it miss? Use the
 # decomposition, the sparse-probing curves and the steering table.
 #
+# **Rubric (3 points).**
+# - 1 point: what the SAE adds, with numbers from the run: named, readable parts of the steering vector (top features' cosines against a random direction's best, span of the top `k`, firing rates on each class), found without labels.
+# - 1 point: what it misses, with numbers: the probe direction is barely in the dictionary, and sparse probes on a few latents stay below the full probe (the gap is what the SAE does not make explicit).
+# - 1 point: steering: a comparison at equal norm (concept score or markers against KL on unrelated text) that says which direction moves the concept and which only breaks the model, noting that decodability is not control.
+#
 # ### BEGIN SOLUTION
-# *Reference answer* (numbers from the reference SAE). **What it adds.** The probe gives one
+# *Model answer.* (Numbers from the reference SAE; your run printed its own above.) **What it adds.** The probe gives one
 # number (how linearly decodable the concept is: AUROC 0.91 for bible, 0.79 for question) and a
 # direction that is hard to read. The SAE names *parts*: the bible steering vector's top feature
 # (latent 1411, cosine 0.62 where a random direction's best is 0.16) fires on 23% of Bible tokens
