@@ -3,112 +3,92 @@
 Matching and families are checked exactly on constructed SAEs whose decoder directions are
 planted: parents along basis vectors, children at known angles to them, firing patterns written
 by hand so that each condition of a family (close directions, coverage of the parent, distinct
-children) is what excludes one decoy. The width table runs on the tiny GPT-2 of Parts 4-5 with
-random SAEs, and is compared with Part 2's metrics computed here. The TopK SAE's forward pass and
+children) is what excludes one decoy. The λ for a target L0 is checked against exact power laws
+(seeded, targets inside and beyond the two runs) and, on the notebook's own runs, against
+``training.calibrate_l1``. The TopK SAE's forward pass and
 training step are compared with the reference on the same parameters; where a step differs, the
 submission's own step is run again under conditions that isolate one part of it (no stale
 gradients, no active clipping), which names the part that is wrong."""
 
 from __future__ import annotations
 
-import functools
 import math
+import random
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
+from grader import tolerances as tol
 from grader.checks import box_module, close, diagnose, number, randomised, same_shapes, state, tensor
 from grader.framework import graded
 from grader.replay import recorded
-from saecourse import metrics
-from saecourse.models import residual_stream, tiny_gpt2
-from saecourse.saes import SAE
-
-D_MODEL, N_LAYER, LAYER, SKIP = 64, 3, 1, 2  # the tiny GPT-2, the block read, the first positions left out
-
-
-@functools.lru_cache(maxsize=1)
-def _gpt2() -> torch.nn.Module:
-    return tiny_gpt2(seed=0, n_layer=N_LAYER, n_embd=D_MODEL)[0]
-
-
-def _tokens() -> torch.Tensor:
-    return torch.randint(0, 50257, (3, 12), generator=torch.Generator().manual_seed(61))
-
+from saecourse import training
 
 def _boxed_sae(sub, tensors: dict[str, torch.Tensor], cfg: dict | None = None):
     return box_module(sub, "saecourse.saes").SAE(tensors, cfg)
 
 
 # --------------------------------------------------------------------------------------------------
-# 1. The width table
+# 1. λ for a target L0
 
 
-def _width_saes() -> list[tuple[dict[str, torch.Tensor], dict]]:
-    """Two random SAEs for the tiny GPT-2 (32 and 96 latents), with the λ a trained one records."""
-    g = torch.Generator().manual_seed(62)
-    saes = []
-    for d_sae, l1 in ((32, 3.0), (96, 5.0)):
-        tensors = {"W_enc": torch.randn(D_MODEL, d_sae, generator=g) / 8, "b_enc": torch.randn(d_sae, generator=g) * 0.2 - 0.3,
-                   "W_dec": F.normalize(torch.randn(d_sae, D_MODEL, generator=g), dim=-1) * 2,
-                   "b_dec": torch.randn(D_MODEL, generator=g) * 0.1}
-        saes.append((tensors, {"metadata": {"train_config": {"l1_coeff": l1}}}))
-    return saes
+def _power_law_cases() -> list[tuple[list[tuple[float, float]], float, float]]:
+    """Two runs on an exact power law L0 = C λ^a each (C 50-5000, a from -2 to -0.5, λ 0.5-30), seeded:
+    (runs, target L0, the λ at which the law gives the target). The targets lie between the two runs'
+    L0s and beyond them on both sides (extrapolation, as for the notebook's 16x SAE); the runs come in
+    either order."""
+    g = random.Random(66)
+    cases = []
+    for i in range(6):
+        c, a = 10 ** g.uniform(1.7, 3.7), -g.uniform(0.5, 2.0)
+        low = g.uniform(0.5, 10.0)
+        l1s = [low, low * g.uniform(1.5, 3.0)]
+        if i % 2:
+            l1s.reverse()
+        runs = [(l1, c * l1 ** a) for l1 in l1s]
+        l0s = sorted(l0 for _, l0 in runs)
+        target = [math.sqrt(l0s[0] * l0s[1]), l0s[0] * 0.6, l0s[1] * 1.7][i % 3]
+        cases.append((runs, target, (target / c) ** (1 / a)))
+    return cases
 
 
-def _held_out_acts() -> torch.Tensor:
-    """The tiny GPT-2's residual stream after LAYER on other tokens than the CE tokens: [n, D_MODEL]."""
-    tokens = torch.randint(0, 50257, (4, 16), generator=torch.Generator().manual_seed(63))
-    with torch.no_grad():
-        return residual_stream(_gpt2(), tokens, LAYER)[:, SKIP:].reshape(-1, D_MODEL)
+def _calibrate_l1(runs: list[tuple[float, float]], target_l0: float) -> float:
+    """``training.calibrate_l1``'s λ for these two runs: its two trainings stood in for by the runs' L0s."""
+    l0_at = dict(runs)
+    with mock.patch.object(training, "cached_sae", lambda cfg, **_: cfg):
+        found = training.calibrate_l1(training.TrainConfig(), target_l0, lambda cfg: l0_at[cfg.l1_coeff], tuple(l0_at))
+    return found["l1_coeff"]
 
 
-@recorded
-def _reference_table(ref, saes: list, band: tuple[float, float]) -> dict:
-    built = {tensors["W_dec"].shape[0]: SAE(tensors, cfg) for tensors, cfg in saes}
-    return ref.width_table(built, _held_out_acts(), _gpt2(), _tokens(), LAYER, SKIP, band)
+def _l1_mistakes(runs: list[tuple[float, float]], target: float) -> dict[str, float]:
+    (l1_a, l0_a), (l1_b, l0_b) = runs
+    slope = math.log(l0_b / l0_a) / math.log(l1_b / l1_a)
+    return {
+        "a straight line through the runs in (λ, L0) itself: L0 is a power of λ, a line in log-log coordinates":
+            l1_a + (target - l0_a) * (l1_b - l1_a) / (l0_b - l0_a),
+        "log L0 linear in λ (not in log λ): take the logarithm of both": l1_a + math.log(target / l0_a) * (l1_b - l1_a) / math.log(l0_b / l0_a),
+        "the slope's sign is flipped: L0 falls as λ grows, so a target below a run's L0 needs a larger λ":
+            l1_a * math.exp(-math.log(target / l0_a) / slope),
+        "the line is anchored at one run's λ with the other run's L0: start from the same run for both":
+            l1_a * math.exp(math.log(target / l0_b) / slope),
+        "the slope is inverted (d log λ / d log L0 used as d log L0 / d log λ)": l1_a * math.exp(math.log(target / l0_a) * slope),
+    }
 
 
 @graded(points=2)
-def test_width_table(sub, ref):
-    saes, acts = _width_saes(), _held_out_acts()
-    with torch.no_grad():
-        l0s = {t["W_dec"].shape[0]: metrics.l0(SAE(t).encode(acts)) for t, _ in saes}
-    band = (l0s[32], l0s[32] + 1.0)  # the 32-latent SAE sits exactly on the lower bound, the 96-latent one outside
-    assert not band[0] <= l0s[96] <= band[1]
-    for _, cfg in saes:  # the last training L0 both record is inside the band: only the held-out L0 decides
-        cfg["metadata"]["final_l0"] = band[0] + 0.5
-    student_model = box_module(sub, "saecourse.models").tiny_gpt2(seed=0, n_layer=N_LAYER, n_embd=D_MODEL)[0]
-    got = sub.width_table({t["W_dec"].shape[0]: _boxed_sae(sub, t, cfg) for t, cfg in saes}, acts, student_model, _tokens(),
-                          LAYER, SKIP, band)
-    expected = _reference_table(ref, saes, band)
-    assert isinstance(got, dict) and set(got) == set(expected), f"width_table returns one row per width, keyed {sorted(expected)}"
-    for d_sae, want in expected.items():
-        row = got[d_sae]
-        assert isinstance(row, dict) and set(want) <= set(row), f"each row holds {sorted(want)}"
-        l1 = number(row["l1_coeff"], "l1_coeff")
-        assert l1 == want["l1_coeff"], f"{d_sae} latents: λ is sae.cfg['metadata']['train_config']['l1_coeff'] = {want['l1_coeff']}, got {l1}"
-        for key in ("l0", "explained_variance", "dead_fraction", "dense_fraction"):
-            value = number(row[key], key)
-            assert abs(value - want[key]) < 1e-5, (
-                f"{d_sae} latents, {key}: expected {want[key]:.5f}, got {value:.5f} (Part 2's metrics on the held-out acts: "
-                "saecourse.metrics.evaluate)")
-        value = number(row["ce_recovered"], "ce_recovered")
-        if abs(value - want["ce_recovered"]) > 1e-4:
-            with torch.no_grad():
-                all_positions = metrics.ce_loss_recovered(_gpt2(), SAE(*saes[0 if d_sae == 32 else 1]), _tokens(), LAYER, 0)
-            hint = (f" (the first {SKIP} positions were not left out: pass skip_first)"
-                    if abs(value - all_positions["recovered"]) < 1e-4 else "")
-            raise AssertionError(f"{d_sae} latents, CE loss recovered: expected {want['ce_recovered']:.5f}, got {value:.5f}{hint}")
-        in_band = row["in_band"]
-        if bool(in_band) != want["in_band"]:
-            final = saes[0 if d_sae == 32 else 1][1]["metadata"]["final_l0"]
-            lower, upper = band
-            if bool(in_band) == (lower <= final <= upper):
-                raise AssertionError(f"{d_sae} latents: in_band was decided on the training log's final L0 ({final:g}); "
-                                     f"use the held-out L0 ({want['l0']:.3f})")
-            raise AssertionError(f"{d_sae} latents: held-out L0 {want['l0']:.4f} against the band ({lower:.4f}, {upper:.4f}) "
-                                 f"is {'inside' if want['in_band'] else 'outside'} (the bounds are included)")
+def test_l1_for_l0(sub, ref):
+    notebook = ([(5.0, 120.9), (9.0, 53.6)], 47.0)  # the notebook's calibration at 1152 latents
+    cases = _power_law_cases() + [(*notebook, _calibrate_l1(*notebook))]
+    for runs, target, want in cases:
+        got = number(sub.l1_for_l0(runs, target), "l1_for_l0")
+        if math.isclose(got, want, rel_tol=tol.RTOL):
+            continue
+        hint = next((f" ({m})" for m, wrong in _l1_mistakes(runs, target).items() if math.isclose(got, wrong, rel_tol=tol.RTOL)), "")
+        source = ("what training.calibrate_l1 finds from them" if runs == notebook[0] else
+                  "the λ at which the power law through both runs gives the target")
+        raise AssertionError(f"runs (λ, L0) {[(round(l1, 3), round(l0, 2)) for l1, l0 in runs]}, target L0 {target:.2f}: "
+                             f"expected λ {want:.4f} ({source}), got {got:.4f}{hint}")
 
 
 # --------------------------------------------------------------------------------------------------
