@@ -43,6 +43,7 @@
 # %%
 import dataclasses
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -50,6 +51,7 @@ from torch import Tensor
 
 from gradebox import checker
 from saecourse import probes, project
+from saecourse.claims import expect
 from saecourse.utils import save_figure, set_threads, sized
 
 check = checker("part7_project_template")
@@ -87,7 +89,8 @@ with tempfile.TemporaryDirectory() as folder:
 # %% [markdown]
 # ## 2. Discovery: which latents fire more on the positive texts?
 #
-# For each latent, compare its codes on the positive rows with its codes on the negative rows. The
+# For each latent, compare its values on the positive texts with its values on the negative texts
+# (one value per text, see below: the function itself calls them rows). The
 # **Mann-Whitney U** statistic counts, over every (positive, negative) pair, how often the positive
 # code is larger, a tie counting one half; `U / (n_pos n_neg)` is the latent's **AUROC** as a
 # detector of the concept (Part 5's AUROC, with the codes as scores). Under the null hypothesis
@@ -102,8 +105,24 @@ with tempfile.TemporaryDirectory() as folder:
 # `1 - Φ(z)` (`torch.special.ndtr(-z)`), by the normal approximation, good for the hundreds of
 # rows here. A latent that is zero on every row has `σ = 0`: give it `z = 0`.
 #
-# Thousands of latents are tested at once, so the pipeline keeps those with `p < α / d_sae`
-# (Bonferroni) and AUROC above 1/2, ranked by AUROC.
+# Thousands of latents are tested at once, so a latent is **significant** when `p < α / d_sae`
+# (Bonferroni: the chance that even one latent passes by luck stays below `α`, however the latents
+# depend on one another). The pipeline ranks the latents with AUROC above 1/2 by `z`, most
+# significant first, catalogues the first `settings.top` of them, significant or not, and marks
+# which are.
+#
+# **The unit is the text, not the token.** The null distribution of `U` (its mean and `σ` above)
+# assumes independent rows. With the reading `"tokens"` a text gives a row per token, and the
+# tokens of one text share its topic, its speaker and its register: a latent that fires on one of
+# them tends to fire on its neighbours. Counting them as independent rows shrinks `σ` relative to
+# the real spread of `U`, and the p-values come out far too small. So the pipeline gives `discover`
+# **one row per text**: each latent's largest code over the text's tokens (`project.per_text`;
+# "does it fire anywhere in the text, and how strongly"), or its code at the last token with the
+# reading `"last"`, where a text has one row anyway. `rate_pos` and `rate_neg` are then the shares
+# of positive and negative texts the latent fires on. Texts of one document are not fully
+# independent either (they share its topic and style): the worked example draws half of each side
+# from the Bible and half from Shakespeare for that reason, and a permutation test that shuffles
+# labels between whole documents would be the stricter check.
 #
 # **Exercise 2.1.** `discover(codes, labels)`: for every latent the firing rates on positive and
 # negative rows, the AUROC, `z` and `p`. Vectorise over latents: sort each latent's negative codes
@@ -137,6 +156,41 @@ check("test_discover_with_a_silent_latent")
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# Here is what counting tokens does. Read the worked example at every token, then shuffle the labels
+# between *texts* (every token of a text keeps its text's shuffled label): no latent can carry such a
+# label, so a sound test at the level 5% rejects at most 5% of the latents. Your `discover` on the
+# same codes, once with every token as a row and once with one row per text:
+
+# %% tags=["demo"]
+ready = project.setup(example)  # the model, the layer, the SAE (the reference) and general held-out text
+every_token = dataclasses.replace(example, concept=dataclasses.replace(concept, reading="tokens"))
+token_rows = project.concept_rows(every_token, ready)
+train = token_rows["split"] == project.TRAIN
+token_codes, token_texts = ready.sae.encode(token_rows["x"][train]), token_rows["text_ids"][train]  # [n_tokens, d_sae], [n_tokens]
+fires = (token_codes > 0).any(0)  # [d_sae]: the latents that fire on some train token (the others cannot pass)
+LEVEL = 0.05  # a nominal level: a sound one-sided test rejects at most this share of true null hypotheses
+
+
+def false_rejections(seed: int) -> tuple[float, float]:
+    """The share of firing latents with p < LEVEL under labels shuffled between texts: tokens as rows, then texts."""
+    order = torch.randperm(len(concept.labels), generator=torch.Generator().manual_seed(seed))
+    labels = concept.labels[order].long()[token_texts]  # [n_tokens]: each token gets its text's shuffled label
+    per_token = discover(token_codes, labels)["p"][fires]
+    per_text = discover(*project.per_text(token_codes, token_texts, labels))["p"][fires]
+    return (per_token < LEVEL).float().mean().item(), (per_text < LEVEL).float().mean().item()
+
+
+shares = torch.tensor([false_rejections(seed) for seed in range(sized(5, 2))])  # [shuffles, 2]
+by_token, by_text = shares.mean(0).tolist()
+print(f"{len(token_codes)} train tokens of {len(token_texts.unique())} texts, {int(fires.sum())} latents firing; share "
+      f"with p < {LEVEL} under shuffled labels, per shuffle: tokens as rows {[round(v, 3) for v in shares[:, 0].tolist()]}, "
+      f"texts as rows {[round(v, 3) for v in shares[:, 1].tolist()]}")
+expect(by_token > LEVEL and by_token > 2 * by_text, f"counting tokens as independent rows, more than {LEVEL:.0%} of the "
+       "latents pass the 5% level under labels that carry nothing, twice as many as counting texts",
+       tokens=by_token, texts=by_text)
+expect(by_text <= LEVEL, f"counting texts, at most {LEVEL:.0%} of them do, as a sound test promises", texts=by_text)
+
+# %% [markdown]
 # ## 3. Completeness: how much of the concept do the top latents carry?
 #
 # Part 5's sparse probes, now on the latents discovery ranked: a probe that may read only the top
@@ -168,14 +222,15 @@ check("test_completeness")
 # %% [markdown]
 # ## 4. The worked example, end to end
 #
-# The pipeline with your two functions. The first run takes about two minutes (the activations of
-# 1200 sentences, then steering and ablation for every catalogued latent); a second run reads every
-# step from the cache and redoes none.
+# The pipeline with your two functions. Its first run computes every step (the activations of
+# 1200 sentences, then steering and ablation for every catalogued latent: a few minutes; the cell
+# prints how long); a second run reads every step from the cache and redoes none.
 
 # %% tags=["demo"]
 exercises = project.Exercises(discover, completeness)
-catalog = project.run(example, exercises)
-print(f"catalog in {catalog.folder}; steps computed in this run: {catalog.redone}")
+started = time.perf_counter()
+catalog = project.run(example, exercises, given=ready)
+print(f"catalog in {catalog.folder}; steps computed in this run: {catalog.redone} ({time.perf_counter() - started:.0f} s)")
 print((catalog.folder / "catalog.md").read_text())
 plots = project.plots(catalog)  # the catalog's plots, also in its folder
 steering_plot, completeness_plot = plots["steering"], plots["completeness"]
@@ -183,8 +238,8 @@ save_figure(steering_plot, "part7_steering")
 save_figure(completeness_plot, "part7_completeness")
 
 # %% tags=["demo"]
-again = project.run(example, exercises)
-print(f"a second run computed {again.redone or 'no step'}: every step came from the cache")
+again = project.run(example, exercises, given=ready)
+expect(again.redone == [], "a second run reads every step from the cache and redoes none", steps_redone=len(again.redone))
 
 # %% nbgrader={"grade": true, "grade_id": "test_pipeline", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check("test_pipeline")
@@ -193,7 +248,7 @@ check("test_pipeline")
 # ## 5. Reading the catalog
 #
 # Each row is one latent. `auroc` and `p_value` say how well it separates your texts (on the train
-# rows); `rate_pos` and `rate_neg` how often it fires on each side. `explanation` and `score` come
+# texts, one value per text); `rate_pos` and `rate_neg` on what share of each side's texts it fires. `explanation` and `score` come
 # from *general* text (Part 3): a latent can separate your concept while meaning something broader,
 # and a low score says its token list describes it poorly, not that it is useless. `frequency` is
 # its firing rate on general text: a latent firing on 20% of all tokens is a poor concept detector
@@ -206,6 +261,69 @@ check("test_pipeline")
 # The completeness table says how much of the probe's AUROC the top `k` latents carry, and the
 # list under it shows positive texts no catalogued latent fires on: read them, they are what the
 # catalog misses.
+
+# %% [markdown]
+# The worked example's catalog, read against the seed's five questions (Question 7 below). `rate_pos`
+# and `rate_neg` come from the train texts discovery ranked on; the held-out test texts say whether a
+# latent's preference for questions survives selection. The baselines: `k` random directions in
+# `d_model` = 576 dimensions span about `√(k / d_model)` of any vector (0.17 for `k` = 16), and a
+# random direction's cosine with a fixed one is about `1 / √d_model` = 0.04.
+
+# %% tags=["demo"]
+rows, summary = catalog.rows, catalog.summary
+d_sae, d_model = ready.sae.W_dec.shape
+last = project.concept_rows(example, ready)  # each text's last token, as the catalog read them (from the cache)
+held_out = last["split"] == project.TEST
+latents = torch.tensor([r["latent"] for r in rows])
+test_codes, test_labels = project.per_text(ready.sae.encode(last["x"][held_out])[:, latents], last["text_ids"][held_out],
+                                           last["labels"][held_out])  # [n_test_texts, n_catalogued]
+test_rate_pos, test_rate_neg = (test_codes[test_labels == 1] > 0).float().mean(0), (test_codes[test_labels == 0] > 0).float().mean(0)
+print("latent | explanation | score | frequency | train rate q / s | test rate q / s | significant")
+for j, r in enumerate(rows):
+    print(f"{r['latent']} | {r['explanation']} | {r['score']:.2f} | {r['frequency']:.3f} | {r['rate_pos']:.2f} / {r['rate_neg']:.2f} | "
+          f"{test_rate_pos[j]:.2f} / {test_rate_neg[j]:.2f} | {r['significant']}")
+significant = [j for j, r in enumerate(rows) if r["significant"]]
+steering, spans, complete = summary["steering"], summary["span"], summary["completeness"]
+best = max(rows, key=lambda r: r["steer_concept"])
+span_probe, span_steering = dict(zip(spans["ks"], spans["probe"])), dict(zip(spans["ks"], spans["steering"]))
+recovered = dict(zip(complete["ks"], complete["recovered"]))
+k_max = max(spans["ks"])
+print(f"steering at norm {steering['norm']:.0f}: best latent {best['latent']} concept {best['steer_concept']:+.3f} "
+      f"(markers {best['steer_markers']:+.2f}, KL {best['steer_kl']:.2f}); probe {steering['probe']['concept']:+.3f} "
+      f"(KL {steering['probe']['kl']:.2f}); steering vector {steering['steering_vector']['concept']:+.3f} "
+      f"(KL {steering['steering_vector']['kl']:.2f})")
+
+expect(any(r["score"] > 0.4 for r in rows) and any(r["score"] < 0.1 and r["frequency"] > 0.05 for r in rows),
+       "the catalog mixes latents its explanation describes well (held-out score above 0.4) with broad ones "
+       "(score below 0.1, firing on more than 5% of general text)",
+       best_score=max(r["score"] for r in rows),
+       broad=sum(r["score"] < 0.1 and r["frequency"] > 0.05 for r in rows))
+expect(1 <= summary["significant"] < 0.01 * d_sae, "some latents, but fewer than 1% of them, pass Bonferroni",
+       significant=summary["significant"], d_sae=d_sae)
+expect(sum(test_rate_pos[j] - test_rate_neg[j] for j in significant) > 0,
+       "on held-out texts the significant latents still fire, on average, on a larger share of questions than of statements",
+       test_rates_q=[round(test_rate_pos[j].item(), 2) for j in significant],
+       test_rates_s=[round(test_rate_neg[j].item(), 2) for j in significant])
+expect(best["steer_concept"] > steering["steering_vector"]["concept"] + 0.05,
+       "at one norm, the best catalogued latent raises the probe's score of the continuation by more than the "
+       "mean-difference steering vector does (by at least 0.05)",
+       best_latent=best["steer_concept"], steering_vector=steering["steering_vector"]["concept"])
+expect(max(abs(r["ablation_firing"]) for r in rows) < 0.2,
+       "zero-ablating any catalogued latent changes the loss by less than 0.2 nats where it fires",
+       largest=max(abs(r["ablation_firing"]) for r in rows))
+expect(span_steering[k_max] > span_probe[k_max] > (k_max / d_model) ** 0.5,
+       f"the top {k_max} decoder directions span more of the steering vector than of the probe, and more of both "
+       "than random directions would", steering_vector=span_steering[k_max], probe=span_probe[k_max],
+       random=(k_max / d_model) ** 0.5)
+expect(max(r["cos_steering"] for r in rows) > 5 / d_model ** 0.5,
+       "some catalogued latent's decoder direction has a cosine with the steering vector five times a random "
+       "direction's", largest=max(r["cos_steering"] for r in rows), random=1 / d_model ** 0.5)
+expect(recovered[4] > 0.5, "the top 4 latents recover more than half of the probe's AUROC above chance",
+       recovered_4=recovered[4], sparse_auroc=complete["auroc"][complete["ks"].index(4)], probe_auroc=complete["probe_auroc"])
+expect(recovered[k_max] - recovered[4] < 0.1, f"going from 4 to {k_max} latents adds less than 0.1 to that share",
+       recovered_4=recovered[4], recovered_max=recovered[k_max])
+expect(complete["unexplained_texts"] > 0, "some positive test texts fire none of the catalogued latents",
+       unexplained=complete["unexplained_texts"])
 
 # %% [markdown]
 # ## 6. Your concept
@@ -234,25 +352,37 @@ if MINE is not None:
 # 5. **Completeness**: how much of the probe's AUROC do the top latents recover, and what do the
 #    unexplained texts have in common?
 #
+# **Rubric (5 points).**
+# - 1 point: coherence, from the catalog's explanations, held-out scores, general-text frequencies and top examples, with numbers: which latents describe one thing and which are broad.
+# - 1 point: consistency on held-out texts, with numbers: how many latents pass Bonferroni (texts, not tokens, as the unit), and the significant latents' firing rates on held-out questions against statements, with what share of the concept each covers.
+# - 1 point: causality, with numbers: the concept shift against the KL on unrelated text at the common norm, compared with the probe and the steering vector, and the ablation effect where the latents fire.
+# - 1 point: relation to the supervised directions, with numbers against the random baselines (`√(k / d_model)` for spans, `1 / √d_model` for cosines), and which of them steers best.
+# - 1 point: completeness: the recovered share of the probe's AUROC for small and large `k`, whether more latents add to it, and a reading of the unexplained texts that names what they have in common.
+#
 # ### BEGIN SOLUTION
-# *Reference answer* (the worked example with the reference SAE). **Coherence**: mixed. The two
-# most significant latents, 738 {thou, you, that, not, ...} and 387 {that, is, now, matter, ...},
-# are second-person, dialogue-register features (held-out explanation scores 0.43 and 0.21), 683
-# {I, you, we, she} is a clean pronoun feature (0.59), and several catalogued latents (1030, 2222,
-# 2108) have scores near 0 and fire on 7-8% of general text: broad features that separate the
-# classes a little, not question features. **Consistency**: only 3 of 2304 latents pass Bonferroni
-# at α = 0.01; 738 fires on 17% of questions against 2% of statements, 179 on 6% against 0%, so
-# each is specific but covers a small part of the concept. **Causality**: steering at an equal
-# norm of 63 with 738 or 387 raises the probe's score of the continuation (+0.13 and +0.24) and
-# produces question marks (1.7 and 1.0 per continuation), at a KL of about 0.8 nats on unrelated
-# text; the mean-difference steering vector barely moves the probe (+0.005) at a similar KL, and the
-# probe direction moves it by 0.13. Zero-ablating the latents changes the loss by at most 0.1 nats
-# where they fire, on the first ten tokens of the questions (most fire at the end). **Relation to
-# probes and steering vectors**: cosines with the steering vector are 0.3-0.34 for the top latents
-# and 0.2 with the probe; the top 16 decoder directions span 59% of the steering vector but only
-# 27% of the probe, as in Part 5. **Completeness**: sparse probes on the top 4 latents recover 83%
-# of the probe's AUROC above chance (0.739 against 0.786), and more latents add nothing. The 15
-# positive test texts on which no top latent fires are mostly King James yes/no questions without
-# a question word, marked by inversion alone ("lacked ye any thing", "did not ye eat"): the
-# catalogued features detect dialogue register and question words, not the syntax of inversion.
+# *Model answer.* (The worked example with the reference SAE; every figure is printed by the cells
+# of sections 2, 4 and 5 above, and each claim below is checked there.) **Coherence**: mixed. The
+# catalog holds latents whose token-list explanation predicts them well on held-out general text
+# (score above 0.4) next to broad ones that score below 0.1 while firing on more than 5% of all
+# tokens: those separate questions from statements a little without being question features. An
+# answer names, from the printed table, what the most significant latents' token lists are (a
+# pronoun, a register, a question word) and whether that is the concept or something correlated
+# with it. **Consistency**: discovery counts texts (one value per sentence; with tokens as rows,
+# labels shuffled between texts pass the 5% level for more than 5% of the latents, section 2);
+# some, but fewer than 1%, of the 2304 latents pass Bonferroni at α = 0.01, and on held-out texts
+# they still fire, on average, on a larger share of questions than of statements (the printed
+# table gives each one's rates: an answer says which cover much of the concept and which little).
+# **Causality**: at one steering norm, the best catalogued latent raises the probe's score of the
+# continuation by more than the mean-difference steering vector does (the shifts and KLs are
+# printed above; the KL on unrelated text is what each push costs); zero-ablating any catalogued
+# latent changes the loss by less than 0.2 nats where it fires, so no single one of them is needed
+# to predict the first tokens of these texts. **Relation to probes and steering vectors**: the top
+# 16 decoder directions span more of the steering vector than of the probe, both more than the
+# 0.17 of 16 random directions, and the largest cosine of a catalogued latent with the steering
+# vector is more than five times a random direction's 0.04: the features lie along the difference
+# of the class means more than along what the probe reads. **Completeness**: sparse probes on the
+# top 4 latents recover more than half of the probe's AUROC above chance, and going to 16 adds
+# less than 0.1 of it. The positive test texts on which no catalogued latent fires are listed in
+# the catalog; an answer reads them and names what they share (for instance questions marked by
+# word order alone, with no question word), which is what the catalog misses.
 # ### END SOLUTION

@@ -1,11 +1,13 @@
-"""saecourse.project: project files are checked field by field before anything runs, and the pipeline
-writes a complete catalog or nothing."""
+"""saecourse.project: project files are checked field by field before anything runs, the pipeline
+writes a complete catalog or nothing, and discovery counts texts, not tokens."""
 
 from pathlib import Path
 
 import pytest
+import torch
 
 from saecourse import project
+from saecourse.concepts import LabelledText
 from saecourse.project import ProjectError, load_project
 
 EXAMPLE = project.PROJECTS_DIR / "question.toml"
@@ -68,3 +70,38 @@ def test_the_command_line_reports_a_bad_config_and_writes_nothing(tmp_path, caps
     out = tmp_path / "out"
     assert project.main([str(write(tmp_path, 'name = "rain"\n')), "--out", str(out)]) == 2
     assert "error:" in capsys.readouterr().err and not out.exists()
+
+
+def test_per_text_takes_each_latents_largest_code_over_a_texts_rows():
+    codes = torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 3.0], [0.0, 0.0]])  # rows of texts 5, 5, 2, 7
+    pooled, labels = project.per_text(codes, torch.tensor([5, 5, 2, 7]), torch.tensor([1, 1, 0, 1]))
+    assert torch.equal(pooled, torch.tensor([[1.0, 3.0], [2.0, 1.0], [0.0, 0.0]]))  # texts 2, 5, 7
+    assert labels.tolist() == [0, 1, 1]
+
+
+def test_discovery_tests_one_row_per_train_text():
+    """Tokens of one text are not independent rows: the student's statistic sees one row per train text."""
+    seen = {}
+
+    def discover(codes, labels):
+        seen.update(codes=codes, labels=labels)
+        d = codes.shape[1]
+        return {"rate_pos": torch.zeros(d), "rate_neg": torch.zeros(d), "auroc": torch.full((d,), 0.6),
+                "z": torch.arange(d).float(), "p": torch.full((d,), 0.5)}
+
+    text_ids = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3])  # four texts, a test text (3) among them
+    data = {"split": torch.tensor([0, 0, 0, 0, 0, 0, 2, 2]), "text_ids": text_ids,
+            "labels": torch.tensor([1, 1, 1, 0, 0, 1, 1, 1])}
+    codes = torch.rand(8, 4)
+    found = project._discovery(project.Exercises(discover, None), codes, data, project.Settings())
+    assert seen["codes"].shape == (3, 4) and seen["labels"].tolist() == [1, 0, 1]
+    assert torch.equal(seen["codes"][0], codes[:3].max(0).values)
+    assert found["texts"] == {"positive": 2, "negative": 1} and found["top"].tolist() == [3, 2, 1, 0]
+
+
+def test_a_text_is_unexplained_only_when_none_of_its_rows_is_explained():
+    texts = [LabelledText(f"text {i}", "inline", i + 1, "test") for i in range(3)]
+    data = {"text_ids": torch.tensor([0, 0, 1, 1, 2]), "labels": torch.tensor([1, 1, 1, 1, 0]),
+            "split": torch.full((5,), 2)}
+    silent_rows = torch.tensor([0, 2, 3])  # text 0 has an explained row (1); text 1 has none
+    assert project._unexplained_texts(data, silent_rows, texts) == ["text 1"]

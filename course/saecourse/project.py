@@ -7,7 +7,9 @@ holds, the significance level). Every field is checked before anything runs or i
 missing or malformed one raises ``ProjectError`` naming it.
 
 The pipeline itself (``run``) goes through the steps of Parts 2-6 in order, each cached under a key
-of everything it reads, so that a re-run redoes only what changed. The two measures a student
+of everything it reads, so that a re-run redoes only what changed. Discovery tests texts, not tokens
+(``per_text``): the rank test and its Bonferroni correction need independent rows, and the tokens of
+one text are not. The two measures a student
 writes in Part 7 (the discovery statistic and the completeness measure) are *arguments* of the
 pipeline, never defined here: the notebook passes its own, and the command line takes them from a
 Part 7 notebook file (``python -m saecourse.project CONFIG --exercises part7_project_template.py``).
@@ -252,6 +254,8 @@ def code_of(*functions: Callable) -> str:
 STEPS = ["activations", "discovery", "interpretation", "comparison", "validation", "completeness"]
 L2S = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]  # the probes' regularisation grid (Part 5's)
 KS = [1, 2, 4, 8, 16]  # sparse probes on the top k discovered latents
+TRAIN, TEST = SPLITS.index("train"), SPLITS.index("test")
+UNIT = {"last": "its code at the text's last token", "tokens": "the max of its codes over the text's tokens"}
 STEER_SHARE = 0.35  # steering norm as a share of the concept rows' median residual norm (64 of about 180 in SmolLM2)
 N_NEW, N_EXAMPLES, ABLATION_TOKENS = 16, 3, 10
 
@@ -325,14 +329,13 @@ def run(project: Project, exercises: Exercises, out: Path | None = None, given: 
     ready = given or setup(project)
     cache = cache_dir() / "projects" / project.name if ready.model_name else None
     steps = Steps(cache, STEPS, progress)
-    base = {"sae": _fingerprint(ready.sae), "layer": ready.layer, "model": ready.model_name}
+    base = {"sae": _fingerprint(ready.sae), "layer": ready.layer, "model": ready.model_name,
+            "reading": project.concept.reading}
     texts = [t.text for t in project.concept.texts]
-    data = steps.run("activations", [base, texts, project.concept.reading],
-                     lambda: _activations(project, ready, texts))
+    data = steps.run("activations", [base, texts], lambda: concept_rows(project, ready))
     codes = ready.sae.encode(data["x"])  # [n, d_sae]
-    train = data["split"] == SPLITS.index("train")
     found = steps.run("discovery", [base, texts, code_of(exercises.discover), project.settings.alpha],
-                      lambda: _discovery(exercises, codes[train], data["labels"][train], project.settings))
+                      lambda: _discovery(exercises, codes, data, project.settings))
     top = found["top"][: project.settings.top]
     if len(top) == 0:
         steps.close()
@@ -359,8 +362,10 @@ def _fingerprint(sae: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _activations(project: Project, ready: Setup, texts: list[str]) -> dict[str, Tensor]:
-    """The concept's rows: x [n, d_model], labels, split, text_ids, positions, tokens [n]."""
+def concept_rows(project: Project, ready: Setup) -> dict[str, Tensor]:
+    """The concept's rows as its reading says (every token, or each text's last): x [n, d_model], labels, split,
+    text_ids, positions [n]."""
+    texts = [t.text for t in project.concept.texts]
     if ready.model_name:
         store = concepts.cached_text_activations(texts, ready.model_name, ready.layer)
     else:
@@ -368,15 +373,32 @@ def _activations(project: Project, ready: Setup, texts: list[str]) -> dict[str, 
     return dataclasses.asdict(concepts.concept_data(project.concept, store, texts))
 
 
-def _discovery(exercises: Exercises, codes: Tensor, labels: Tensor, settings: Settings) -> dict:
-    """The student's statistic on the train rows. Latents that fire more on positives (AUROC > 1/2) are
-    ranked by z, most significant first; ``significant`` marks p < alpha / d_sae (Bonferroni over every
-    latent tested). The catalog takes the first ``settings.top``, significant or not, and says which are."""
-    stats = {key: torch.as_tensor(value).float() for key, value in exercises.discover(codes, labels).items()}
+def per_text(codes: Tensor, text_ids: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """One row per text: each latent's largest code over the text's rows (its only row when the reading is
+    "last"). Tokens of one text are not independent samples; texts are the unit a rank test may count.
+
+    codes: [n_rows, d_sae], text_ids, labels: [n_rows] -> (codes [n_texts, d_sae], labels [n_texts]), texts in
+    ascending id order."""
+    ids, row_text = torch.unique(text_ids, return_inverse=True)  # ids: [n_texts]; row_text: [n_rows] into ids
+    pooled = torch.zeros(len(ids), codes.shape[1], dtype=codes.dtype).scatter_reduce_(
+        0, row_text[:, None].expand_as(codes), codes, "amax", include_self=False)
+    text_labels = torch.zeros(len(ids), dtype=labels.dtype).index_copy_(0, row_text, labels)  # a text's rows share its label
+    return pooled, text_labels
+
+
+def _discovery(exercises: Exercises, codes: Tensor, data: dict[str, Tensor], settings: Settings) -> dict:
+    """The student's statistic on the train texts, one value per text and latent (``per_text``). Latents that
+    fire more on positives (AUROC > 1/2) are ranked by z, most significant first; ``significant`` marks
+    p < alpha / d_sae (Bonferroni over every latent tested). The catalog takes the first ``settings.top``,
+    significant or not, and says which are. codes: [n_rows, d_sae], every row's."""
+    train = data["split"] == TRAIN
+    text_codes, labels = per_text(codes[train], data["text_ids"][train], data["labels"][train])
+    stats = {key: torch.as_tensor(value).float() for key, value in exercises.discover(text_codes, labels).items()}
     stats["significant"] = stats["p"] < settings.alpha / codes.shape[1]
     candidates = torch.nonzero(stats["auroc"] > 0.5).squeeze(1)
     order = torch.sort(stats["z"][candidates], descending=True, stable=True).indices
-    return {"stats": stats, "top": candidates[order], "n_significant": int((stats["significant"] & (stats["auroc"] > 0.5)).sum())}
+    return {"stats": stats, "top": candidates[order], "n_significant": int((stats["significant"] & (stats["auroc"] > 0.5)).sum()),
+            "texts": {"positive": int((labels == 1).sum()), "negative": int((labels == 0).sum())}}
 
 
 @torch.no_grad()
@@ -396,7 +418,7 @@ def _interpretation(ready: Setup, top: Tensor) -> dict:
 def _comparison(data: dict[str, Tensor], sae: nn.Module, top: Tensor) -> dict:
     """The concept's probe and steering vector (Part 5), their cosines with the top latents' decoder
     directions, and how much of each the top k decoder directions span."""
-    train = data["split"] == SPLITS.index("train")
+    train = data["split"] == TRAIN
     steering = probes.mean_difference(data["x"][train], data["labels"][train])
     probe = probes.train_probe(data["x"], data["labels"], data["split"], L2S)
     w_raw, b_raw = probes.raw_probe(probe)
@@ -462,12 +484,14 @@ def _catalog(project: Project, data: dict, codes: Tensor, found: dict, top: Tens
         best = codes[:, j].topk(min(N_EXAMPLES, len(codes))).indices
         examples[latent] = [corpus.marked(ready.tokenizer, ids(r), int(data["positions"][r]), before=8)
                             for r in best if codes[r, j] > 0]
-    unexplained = list(dict.fromkeys(texts[int(data["text_ids"][r])].text for r in torch.as_tensor(complete["unexplained"]).long()))
+    unexplained = _unexplained_texts(data, complete["unexplained"], texts)
     n_top = len(top)
     summary = {
         "concept": project.name, "description": project.concept.description, "reading": project.concept.reading,
         "sae": ready.sae_name, "layer": ready.layer, "d_sae": int(stats["auroc"].numel()),
         "rows": {s: int((data["split"] == i).sum()) for i, s in enumerate(SPLITS)},
+        "discovery": {"unit": "text", "value": UNIT[project.concept.reading], "train_texts": found["texts"],
+                      "test": "one-sided Mann-Whitney U, normal approximation with the tie correction"},
         "significant": found["n_significant"], "catalogued": n_top, "alpha": project.settings.alpha,
         "probe": {"l2": directions["probe_l2"], "test_accuracy": directions["probe_accuracy"],
                   "test_auroc": directions["probe_auroc"]},
@@ -483,6 +507,17 @@ def _catalog(project: Project, data: dict, codes: Tensor, found: dict, top: Tens
                      "steering_vector": {"concept": effects["concept"][n_top + 1].item(), "kl": effects["kl"][n_top + 1].item()}},
     }
     return Catalog(rows, summary, unexplained, examples)
+
+
+def _unexplained_texts(data: dict[str, Tensor], rows: Tensor, texts: list[LabelledText]) -> list[str]:
+    """The texts of the unexplained positive test ``rows`` on none of whose rows a catalogued latent fires (with
+    the reading "tokens" a text has many rows; it is explained when any of them is)."""
+    rows = torch.as_tensor(rows).long()
+    positive_test = (data["labels"] == 1) & (data["split"] == TEST)
+    silent = torch.zeros(len(data["labels"]), dtype=torch.bool)
+    silent[rows] = True
+    explained = set(data["text_ids"][positive_test & ~silent].tolist())
+    return list(dict.fromkeys(texts[int(i)].text for i in data["text_ids"][rows].tolist() if int(i) not in explained))
 
 
 def write(catalog: Catalog, folder: Path) -> Path:
@@ -514,6 +549,9 @@ def markdown(catalog: Catalog) -> str:
     probe, complete = s["probe"], s["completeness"]
     lines = [f"# Feature catalog: {s['concept']}", "", s["description"], "",
              f"SAE: {s['sae']} ({s['d_sae']} latents) at layer {s['layer']}; rows read at `{s['reading']}`: {s['rows']}.",
+             f"Discovery counts texts, not tokens: a latent's value on a text is {s['discovery']['value']}; each latent "
+             f"is tested ({s['discovery']['test']}) on {s['discovery']['train_texts']['positive']} positive against "
+             f"{s['discovery']['train_texts']['negative']} negative train texts and ranked by z.",
              f"Latents firing more on positives, significant after Bonferroni (α {s['alpha']:g} / {s['d_sae']}): "
              f"{s['significant']}; catalogued (most significant first): {s['catalogued']}.",
              f"Probe (λ {probe['l2']:g}): test accuracy {probe['test_accuracy']:.3f}, AUROC {probe['test_auroc']:.3f}. "
