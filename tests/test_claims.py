@@ -10,7 +10,7 @@ from saecourse.claims import CHECKED, ClaimFailed, expect
 
 def test_a_true_claim_prints_its_figures(capsys, monkeypatch):
     monkeypatch.delenv("SAECOURSE_SIZE", raising=False)
-    assert expect(torch.tensor(0.38) < 2.3, "neighbours cost less", neighbours=torch.tensor(0.38), non_neighbours=2.3046)
+    expect(torch.tensor(0.38) < 2.3, "neighbours cost less", neighbours=torch.tensor(0.38), non_neighbours=2.3046)
     assert capsys.readouterr().out == "✓ neighbours cost less (neighbours 0.38, non_neighbours 2.3)\n"
     assert CHECKED[-1].held and CHECKED[-1].statement == "neighbours cost less"
 
@@ -27,7 +27,8 @@ def test_a_false_claim_only_warns_at_smoke_size_or_when_asked(setting, monkeypat
     monkeypatch.delenv("SAECOURSE_SIZE", raising=False)
     for name, value in setting.items():
         monkeypatch.setenv(name, value)
-    assert not expect(False, "SAE latents score above random directions", sae=0.1, random=0.2)
+    expect(False, "SAE latents score above random directions", sae=0.1, random=0.2)
+    assert not CHECKED[-1].held
     out = capsys.readouterr().out
     assert out.startswith("✗ SAE latents score above random directions (sae 0.1, random 0.2)") and "not true in this run" in out
 

@@ -104,3 +104,34 @@ def test_nbgrader_metadata_is_consistent(part):
         assert meta.get("schema_version") == 3 and "grade_id" in meta, f"incomplete nbgrader metadata: {meta}"
         ids.append(meta["grade_id"])
     assert len(ids) == len(set(ids)), "nbgrader grade_ids must be unique"
+
+
+EXPECT = re.compile(r"(?<![\w.])expect\(")
+MIN_CLAIMS_PER_PART = 5
+
+
+def claims_checked(part: str) -> int:
+    """The ``expect(...)`` calls in ``part``'s demo cells: the sentences about the run the run checks."""
+    return sum(len(EXPECT.findall(cell.source)) for cell in read_source(part).cells
+               if cell.cell_type == "code" and "demo" in cell.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("part", parts())
+def test_each_part_checks_its_claims(part):
+    """The prose's claims about a run are backed by ``saecourse.claims.expect`` in the demo cells
+    before them, and no expect sits outside a demo cell (the grader skips those, so it would run there)."""
+    assert claims_checked(part) >= MIN_CLAIMS_PER_PART, (
+        f"{part} checks {claims_checked(part)} claims with expect(...); at least {MIN_CLAIMS_PER_PART} expected")
+    for cell in read_source(part).cells:
+        if cell.cell_type == "code" and "demo" not in cell.metadata.get("tags", []):
+            assert not EXPECT.search(cell.source), f"{part}, {cell.id}: expect(...) outside a demo cell"
+
+
+@pytest.mark.parametrize("part", parts())
+def test_written_questions_have_sound_rubrics(part):
+    """Every question graded by hand shows a rubric whose points add up to the cell's, and keeps a
+    model answer in its solution region (``grader.rubrics``)."""
+    from grader.rubrics import problems, written_questions
+
+    found = [problem for question in written_questions(part) for problem in problems(question)]
+    assert not found, "\n".join(found)

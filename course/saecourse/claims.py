@@ -64,8 +64,8 @@ def claims_mode() -> str:
     return "warn" if is_smoke() else mode
 
 
-def expect(condition: bool, statement: str, **figures: object) -> bool:
-    """Check a claim the text makes about this run; print it with its figures and return whether it held.
+def expect(condition: bool, statement: str, **figures: object) -> None:
+    """Check a claim the text makes about this run and print it with its figures (``CHECKED`` keeps it).
 
     condition: what the sentence says, computed from the run (``bool`` or a one-element tensor).
     statement: the sentence, as the reader will read it next to the output.
@@ -81,4 +81,3 @@ def expect(condition: bool, statement: str, **figures: object) -> bool:
         print(f"{claim.line()}  [not true in this run; only warned at {size}]")
     else:
         raise ClaimFailed(f"The text claims something this run contradicts:\n{claim.line()}")
-    return claim.held
