@@ -100,9 +100,9 @@ def l1_for_l0(runs: list[tuple[float, float]], target_l0: float) -> float:
     """runs: two (λ, L0) pairs of one width and budget, λ > 0, L0 > 0, different λ. Returns the λ at which
     the power law L0 = C λ^a through both runs gives ``target_l0``."""
     ### BEGIN SOLUTION
-    (l1_a, l0_a), (l1_b, l0_b) = runs
-    slope = math.log(l0_b / l0_a) / math.log(l1_b / l1_a)  # a = d log L0 / d log λ
-    return l1_a * math.exp(math.log(target_l0 / l0_a) / slope)
+    (lam_1, l0_1), (lam_2, l0_2) = runs
+    slope = math.log(l0_2 / l0_1) / math.log(lam_2 / lam_1)  # a = d log L0 / d log λ
+    return lam_1 * math.exp(math.log(target_l0 / l0_1) / slope)
     ### END SOLUTION
 
 

@@ -275,8 +275,8 @@ def _real_metrics(ref, sae, x: torch.Tensor) -> tuple[float, float]:
     """L0 and explained variance on the first ``REAL_EVAL_TOKENS`` training activations."""
     with torch.no_grad():
         x = x[:tol.REAL_EVAL_TOKENS]
-        x_hat, z = sae(x)
-    return ref.l0_norm(z), ref.explained_variance(x, x_hat)
+        reconstruction, codes = sae(x)
+    return ref.l0_norm(codes), ref.explained_variance(x, reconstruction)
 
 
 @answer
@@ -404,8 +404,8 @@ def _saved_sae(d_in: int = 16, d_sae: int = 48) -> dict[str, torch.Tensor]:
 def _applied(tensors: dict[str, torch.Tensor], x: torch.Tensor, subtract_b_dec: bool, scale: torch.Tensor) -> tuple:
     """The judge's own standard SAE on ``x * scale`` (b_dec subtracted first or not), reconstruction divided by ``scale``."""
     x_in = x * scale - (tensors["b_dec"] if subtract_b_dec else 0)
-    z = F.relu(x_in @ tensors["W_enc"] + tensors["b_enc"])
-    return (z @ tensors["W_dec"] + tensors["b_dec"]) / scale, z
+    codes = F.relu(x_in @ tensors["W_enc"] + tensors["b_enc"])
+    return (codes @ tensors["W_dec"] + tensors["b_dec"]) / scale, codes
 
 
 @graded(points=2)
