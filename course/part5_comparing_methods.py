@@ -396,8 +396,8 @@ for label, s in {**spans, "random": random_spans.mean(0)}.items():
 best_cosine = {f"{name} {kind}": decoder_cosines(v, sae.W_dec).max().item() for (name, kind), v in directions.items()}
 k32, random_span = KS.index(32), random_spans.mean(0)
 for name in data:
-    expect(best_cosine[f"{name} steering vector"] > 2 * random_best.max(),
-           f"the {name} steering vector has a decoder direction more than twice as close as any random direction's best",
+    expect(best_cosine[f"{name} steering vector"] > 1.5 * random_best.max(),
+           f"the {name} steering vector has a decoder direction over 1.5 times as close as any random direction's best",
            steering_vector=best_cosine[f"{name} steering vector"], best_random=random_best.max())
     expect(spans[f"{name} steering vector"][k32] > random_span[k32] + 0.1,
            f"the top 32 decoder directions span clearly more of the {name} steering vector than of a random direction",
@@ -408,8 +408,9 @@ for name in data:
 
 # %% [markdown]
 # The steering vectors are made of the dictionary's directions far more than chance allows: each
-# has a decoder direction much closer to it than a random direction ever finds, and its top 32
-# decoder directions span clearly more of it than of a random direction. The probe directions
+# has a decoder direction clearly closer to it (over 1.5 times the cosine) than the best any random
+# direction finds, and its top 32 decoder directions span clearly more of it than of a random
+# direction. The probe directions
 # are less so (the checks above): a filter tuned to cancel what both classes share is not a
 # sparse sum of features.
 
@@ -719,10 +720,10 @@ for name in data:
 # *Model answer.* (Numbers from the reference SAE; your run printed its own above.) **What it adds.** The probe gives one
 # number (how linearly decodable the concept is: AUROC 0.91 for bible, 0.79 for question) and a
 # direction that is hard to read. The SAE names *parts*: the bible steering vector's top feature
-# (latent 1411, cosine 0.62 where a random direction's best is 0.16) fires on 23% of Bible tokens
+# (latent 1411, cosine 0.62 where a random direction's best is 0.17) fires on 22% of Bible tokens
 # and 4% of Shakespeare's, a domain feature the SAE found without labels, and the top 32 decoder
 # directions span 86% of the vector. Steering with that one feature at equal norm moves the text
-# toward the concept ("The sun shone brightly, and the earth was ...") with less KL on unrelated
+# toward the concept ("a warm one for the land. The sun was shining, ...") with less KL on unrelated
 # text than the steering vector, and its effect can be read off its examples. **What it misses.**
 # The probe direction is barely in the dictionary: its span curve is at or below a random
 # direction's from k = 16 on. It is a filter, tuned to cancel variation both classes share, and no

@@ -358,8 +358,8 @@ for label, s in {**spans, "random": random_spans.mean(0)}.items():
 best_cosine = {f"{name} {kind}": decoder_cosines(v, sae.W_dec).max().item() for (name, kind), v in directions.items()}
 k32, random_span = KS.index(32), random_spans.mean(0)
 for name in data:
-    expect(best_cosine[f"{name} steering vector"] > 2 * random_best.max(),
-           f"the {name} steering vector has a decoder direction more than twice as close as any random direction's best",
+    expect(best_cosine[f"{name} steering vector"] > 1.5 * random_best.max(),
+           f"the {name} steering vector has a decoder direction over 1.5 times as close as any random direction's best",
            steering_vector=best_cosine[f"{name} steering vector"], best_random=random_best.max())
     expect(spans[f"{name} steering vector"][k32] > random_span[k32] + 0.1,
            f"the top 32 decoder directions span clearly more of the {name} steering vector than of a random direction",
@@ -370,8 +370,9 @@ for name in data:
 
 # %% [markdown]
 # The steering vectors are made of the dictionary's directions far more than chance allows: each
-# has a decoder direction much closer to it than a random direction ever finds, and its top 32
-# decoder directions span clearly more of it than of a random direction. The probe directions
+# has a decoder direction clearly closer to it (over 1.5 times the cosine) than the best any random
+# direction finds, and its top 32 decoder directions span clearly more of it than of a random
+# direction. The probe directions
 # are less so (the checks above): a filter tuned to cancel what both classes share is not a
 # sparse sum of features.
 
