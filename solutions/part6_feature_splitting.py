@@ -364,8 +364,8 @@ expect(all(m["median"] > m["floor_max"] + 0.2 for m in matching.values()),
        "in every pair the median narrow latent's best match lies far above the best match of any random direction",
        **{f"median_{a}_{b}": m["median"] for (a, b), m in matching.items()},
        random_max=max(m["floor_max"] for m in matching.values()))
-expect(all(0.25 <= m["above_0.9"] for m in matching.values()),
-       "in every pair a quarter or more of the narrow latents reappear almost unchanged (a match above 0.9)",
+expect(all(0.1 <= m["above_0.9"] for m in matching.values()),
+       "in every pair over a tenth of the narrow latents reappear almost unchanged (a match above 0.9)",
        **{f"above_0.9_{a}_{b}": m["above_0.9"] for (a, b), m in matching.items()})
 expect(all(0.001 <= m["new"] <= 0.3 for m in matching.values()),
        f"in every pair some but under 30% of the wide latents are new (no narrow latent above {NEW_THRESHOLD})",
@@ -374,12 +374,12 @@ expect(all(0.001 <= m["new"] <= 0.3 for m in matching.values()),
 # %% [markdown]
 # Read the two histograms of each pair against each other. A random direction's best match stays
 # below a cosine of 0.3: in 576 dimensions even the best of thousands of decoder rows is nearly
-# orthogonal to it. The narrow latents' best matches sit far above that floor, and a
-# quarter or more of them have a near-copy (above 0.9) in the wider SAE: the same feature, found
-# again by a separately seeded run. The rest match their best wide latent only partly (a parent
-# whose tokens are now shared among several children, the next section's families), and a
-# minority of the wide latents (under 30%, the figures above) match no narrow latent at all: new
-# features, which the narrow SAE could not afford.
+# orthogonal to it. The narrow latents' best matches sit far above that floor, and over a tenth of
+# them (the share printed for each pair) have a near-copy (above 0.9) in the wider SAE: the same
+# feature, found again by a separately seeded run. The rest match their best wide latent only
+# partly (a parent whose tokens are now shared among several children, the next section's
+# families), and a minority of the wide latents (under 30%, the figures above) match no narrow
+# latent at all: new features, which the narrow SAE could not afford.
 
 # %% [markdown]
 # ## 3. Split families
@@ -712,7 +712,7 @@ expect(topk_row["dead_fraction"] < 0.01, "at this width and budget under 1% of t
 # ### BEGIN SOLUTION
 # *Model answer.* Width is a choice of resolution, not a count. In this run many narrow latents
 # reappear almost unchanged in the wider SAE (the share with a best cosine above 0.9 is printed in
-# section 2, a quarter or more in every pair), others split into families whose children each take
+# section 2, over a tenth in every pair), others split into families whose children each take
 # a distinct part of the parent's tokens (the 1152 → 2304 pair has dozens, section 3), and some of
 # the wide latents have no narrow latent above cosine 0.5 (under 30% in every pair): new,
 # rarer features that the narrow SAE could not afford and folded into others or left in its error.
