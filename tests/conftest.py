@@ -45,14 +45,16 @@ def student_results() -> dict[str, PartResult]:
     return {r.part: r for r in grade_submission(REPO / "student")}
 
 
-def make_submission(folder: Path, part: str, appended_code: str = "", source: str = "solutions") -> Path:
-    """A submission folder holding ``<source>/<part>.py`` with ``appended_code`` as a final cell.
+def make_submission(folder: Path, part: str, appended_code: str = "", source: str = "solutions",
+                    text: str | None = None) -> Path:
+    """A submission folder holding ``<source>/<part>.py`` (or ``text``, e.g. a wrong answer's
+    mutated reference) with ``appended_code`` as a final cell.
 
-    Later definitions replace earlier ones, so appending a wrong function reproduces a student who
-    wrote that function wrongly (the rest of the notebook calls it by name).
+    Later definitions replace earlier ones, so appending a function reproduces a student who wrote
+    that function so (the rest of the notebook calls it by name).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    text = (REPO / source / f"{part}.py").read_text()
+    text = (REPO / source / f"{part}.py").read_text() if text is None else text
     if appended_code:
         text += "\n\n# %%\n" + appended_code
     (folder / f"{part}.py").write_text(text)

@@ -10,6 +10,7 @@ import sys
 
 from grader.framework import REPO, parts
 from tests.conftest import make_submission
+from tests.mutation import wrong_answer
 
 PART = "part1_toy_superposition"
 FAST = "test_generate_batch_values or test_toy_model_forward or test_importance_weighted_loss"
@@ -19,7 +20,7 @@ def test_gradebook_for_three_submissions(tmp_path):
     classroom = tmp_path / "submissions"
     make_submission(classroom / "alice", PART)
     make_submission(classroom / "bob", PART, source="student")
-    make_submission(classroom / "carol", PART, (REPO / "tests/wrong_answers" / PART / "no_output_relu.py").read_text())
+    make_submission(classroom / "carol", PART, text=wrong_answer(PART, "no_output_relu").source())
     (classroom / "dave").mkdir()  # submitted nothing
     # Hostile, graded beside the others: its threads outlive the call, its reply is over the bound.
     make_submission(classroom / "eve", PART, (

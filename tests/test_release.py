@@ -14,10 +14,10 @@ import torch
 from gradebox import wire
 from grader import answers
 from grader.framework import REPO, graded_tests, parts
-from grader.loader import definition_sources, read_cells
+from grader.loader import definition_sources, read_cells, read_percent
 from grader.release import build_release, needed_revealing
 from tests.test_gates import SOLUTION
-from tests.test_wrong_answers import fixtures, targets
+from tests.mutation import wrong_answers
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +132,9 @@ def run_in_release(release: Path, part: str, jobs: list[dict], tmp_path: Path) -
     return report["results"]
 
 
-def _cells(source: str, part: str, extra: str = "") -> list[str]:
-    return definition_sources(read_cells(REPO / source / f"{part}.py")) + ([extra] if extra else [])
+def _cells(source: str, part: str, text: str | None = None) -> list[str]:
+    """Definition cells of ``<source>/<part>.py``, or of ``text`` (a wrong answer's notebook)."""
+    return definition_sources(read_cells(REPO / source / f"{part}.py") if text is None else read_percent(text))
 
 
 @pytest.mark.parametrize("part", parts())
@@ -151,9 +152,8 @@ def test_release_checks_fail_the_wrong_answers(release, part, tmp_path):
     """Every wrong answer that targets a visible test fails it in the release too (a check that
     measures training with the student's own functions must still fail at least one target)."""
     visible = {t.name: t for t in graded_tests(part) if t.visible}
-    jobs = [{"name": f.stem, "cells": _cells("solutions", part, f.read_text()),
-             "tests": [t for t in targets(f) if t in visible]}
-            for p, f in fixtures() if p == part and set(targets(f)) & set(visible)]
+    jobs = [{"name": w.name, "cells": _cells("solutions", part, w.source()), "tests": [t for t in w.tests if t in visible]}
+            for w in wrong_answers() if w.part == part and set(w.tests) & set(visible)]
     results = run_in_release(release, part, jobs, tmp_path)
     for fixture, outcome in results.items():
         passed = {t for t, v in outcome.items() if v == "passed"}

@@ -16,6 +16,7 @@ from grader.loader import read_cells
 from grader.run import Limits, grade_part
 from grader.sandbox import readable_paths
 from tests.conftest import make_submission
+from tests.mutation import wrong_answer
 
 P1 = "part1_toy_superposition"
 
@@ -55,8 +56,7 @@ def test_answer_key_is_built_once_and_hidden_from_the_submission():
 
 
 def test_same_submission_same_score_three_times(tmp_path):
-    fixture = (REPO / "tests/wrong_answers" / P1 / "no_output_relu.py").read_text()
-    folder = make_submission(tmp_path / "sub", P1, fixture)
+    folder = make_submission(tmp_path / "sub", P1, text=wrong_answer(P1, "no_output_relu").source())
     keyword = "test_toy_model_forward or test_training_reaches_reference_loss or test_generate_batch_values"
     runs = [grade_part(P1, folder / f"{P1}.py", Limits(), keyword) for _ in range(3)]
     outcomes = [[(t["name"], t["score"], t["output"]) for t in run.tests] for run in runs]

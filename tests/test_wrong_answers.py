@@ -1,52 +1,58 @@
-"""Every grader test must fail a plausible wrong answer: each fixture under tests/wrong_answers/<part>/
-is the reference notebook with one mistake appended, and must lose the points of the tests it targets."""
+"""Every grader test must fail a plausible wrong answer: each one (tests/wrong_answers/<part>.toml) is
+the reference notebook with one mistake made in place (tests/mutation.py), and must lose the points
+of the tests it targets, by failing them, not by crashing."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from grader.framework import graded_tests, parts
 from grader.run import grade_part
 from tests.conftest import make_submission
+from tests.mutation import Stale, Wrong, mutate, wrong_answers
 
-FIXTURES = Path(__file__).parent / "wrong_answers"
-MIN_FIXTURES = {"part1_toy_superposition": 8, "part2_training_saes": 10, "part3_interpreting_features": 12,
-                "part4_validating_features": 12, "part5_comparing_methods": 16,
-                "part6_feature_splitting": 20, "part7_project_template": 10}
-
-
-def fixtures() -> list[tuple[str, Path]]:
-    return [(part, f) for part in parts() for f in sorted((FIXTURES / part).glob("*.py"))]
-
-
-def targets(fixture: Path) -> list[str]:
-    header = fixture.read_text().splitlines()[0]
-    assert header.startswith("# targets:"), f"{fixture.name} must start with '# targets: test_a test_b'"
-    return header.removeprefix("# targets:").split()
+MIN_FIXTURES = {"part1_toy_superposition": 19, "part2_training_saes": 27, "part3_interpreting_features": 36,
+                "part4_validating_features": 24, "part5_comparing_methods": 26,
+                "part6_feature_splitting": 30, "part7_project_template": 12}
 
 
 @pytest.mark.parametrize("part", parts())
 def test_enough_wrong_answers(part):
-    assert len([f for p, f in fixtures() if p == part]) >= MIN_FIXTURES.get(part, 3)
+    names = [w.name for w in wrong_answers() if w.part == part]
+    assert len(names) >= MIN_FIXTURES.get(part, 3)
+    assert len(set(names)) == len(names), "two wrong answers share a name"
 
 
 @pytest.mark.parametrize("part", parts())
-def test_every_fixture_targets_real_tests(part):
+def test_every_wrong_answer_targets_real_tests_and_applies(part):
+    """Each targets graded tests of its part, states its mistake, and its reference text occurs
+    exactly once (else Stale: the reference changed under it); the result is valid Python."""
     names = {t.name for t in graded_tests(part)}
-    for p, fixture in fixtures():
-        if p == part:
-            assert set(targets(fixture)) <= names, f"{fixture.name} targets unknown tests"
+    for w in wrong_answers():
+        if w.part == part:
+            assert w.tests and set(w.tests) <= names, f"{w.name} targets unknown tests"
+            assert len(w.mistake) > 10, f"{w.name} does not say what its mistake is"
+            compile(w.source(), w.name, "exec")
 
 
-@pytest.mark.parametrize("part,fixture", fixtures(), ids=lambda v: v.stem if isinstance(v, Path) else v)
-def test_wrong_answer_loses_its_points(part, fixture, tmp_path):
-    wanted = targets(fixture)
-    folder = make_submission(tmp_path / fixture.stem, part, fixture.read_text())
-    result = grade_part(part, folder / f"{part}.py", keyword=" or ".join(wanted))
+def test_a_stale_wrong_answer_fails_loudly():
+    text = "def f(x):\n    y = x + 1\n    return y\n\ndef g(x):\n    return x + 1\n"
+    assert mutate(text, "f", "x + 1", "x - 1") == text.replace("y = x + 1", "y = x - 1")
+    assert "    return -y\n" in mutate(text, "f", "y = x + 1\nreturn y", "return -y")
+    for where, old in (("f", "x * 2"), ("f", "y"), ("h", "x"), ("f", "y = x + 2\nreturn y")):
+        with pytest.raises(Stale):
+            mutate(text, where, old, "")
+    with pytest.raises(Stale, match="occurs 0 times"):
+        Wrong("gone", "generate_batch", "no such text", "", "test_generate_batch_values", "a mistake in text that is gone",
+              part="part1_toy_superposition").source()
+
+
+@pytest.mark.parametrize("wrong", wrong_answers(), ids=lambda w: f"{w.part}-{w.name}")
+def test_wrong_answer_loses_its_points(wrong, tmp_path):
+    folder = make_submission(tmp_path / wrong.name, wrong.part, text=wrong.source())
+    result = grade_part(wrong.part, folder / f"{wrong.part}.py", keyword=" or ".join(wrong.tests))
     outcome = {t["name"]: t for t in result.tests}
-    for name in wanted:
+    for name in wrong.tests:
         assert name in outcome, f"{name} did not run"
-        assert outcome[name]["score"] == 0, f"{fixture.name}: {name} still gave {outcome[name]['score']} points"
+        assert outcome[name]["score"] == 0, f"{wrong.name} ({wrong.mistake}): {name} still gave {outcome[name]['score']} points"
         assert "not graded" not in outcome[name]["output"], f"{name} crashed instead of failing: {outcome[name]['output']}"
