@@ -93,7 +93,10 @@ ABLATION_INTRO = """### Part 2's SAE recipe, ablated (`python bench/sae_recipe.p
 SmolLM2-135M layer 15, 200k training tokens (first 4 positions of each context dropped, raw
 scale), width 2304, batch 1024, 8 epochs (1560 steps), lr 1e-3 unless stated, L1 warm-up 5%, LR
 decay over the last 20%, `b_dec` at the training mean. Metrics on the 20k-token validation store;
-CE loss recovered on 64 held-out contexts of 128 tokens (positions 4+). Each row is at L0 48: a run
+CE loss recovered, the loss increase it hides (CE_sae - CE_clean, in nats and as a share of the clean
+loss: zero-ablation's 12 nats flatter the ratio, Part 2) and KL(clean ‖ spliced) on 64 held-out
+contexts of 128 tokens (positions 4+); runs cached before the KL was recorded show none (delete
+their entries to measure it). Each row is at L0 48: a run
 within 3% of it, or two runs bracketing it interpolated in log L0. One change at a time from the
 course's previous recipe (unit-norm decoder rows) towards SAELens's standard SAE, then beyond, then
 one change at a time back from the course's recipe now.
@@ -195,14 +198,16 @@ def eval_data() -> EvalData:
 
 @torch.no_grad()
 def evaluate(ref, sae, data: EvalData) -> dict[str, float]:
-    """L0, explained variance, dead and dense fractions on the validation store; CE loss recovered."""
+    """L0, explained variance, dead and dense fractions on the validation store; CE loss recovered,
+    the loss increase (CE_sae - CE_clean, from which table() gives nats and % of clean) and
+    KL(clean || spliced) on the held-out contexts."""
     x_hat, z = sae(data.val)
     n_dead, n_dense = ref.dead_and_dense(ref.feature_density(z))
     ce = ref.ce_loss_recovered(data.model, sae, data.contexts, data.layer, DROP_FIRST)
     return {
         "l0": ref.l0_norm(z), "explained_variance": ref.explained_variance(data.val, x_hat),
         "dead_pct": 100 * n_dead / z.shape[1], "dense_pct": 100 * n_dense / z.shape[1],
-        "ce_recovered": ce["recovered"], "ce_sae": ce["sae"], "ce_clean": ce["clean"],
+        "ce_recovered": ce["recovered"], "ce_sae": ce["sae"], "ce_clean": ce["clean"], "kl": ce["kl"],
     }
 
 
@@ -251,7 +256,7 @@ def at_target(points: list[dict], target: float) -> dict[str, float]:
     if below is above:
         return dict(below)
     t = math.log(target / below["l0"]) / math.log(above["l0"] / below["l0"])
-    return {k: below[k] + t * (above[k] - below[k]) for k in below}
+    return {k: below[k] + t * (above[k] - below[k]) for k in below if k in above}
 
 
 def settle(points: list[dict], target: float, within: float = 0.03) -> dict[str, float] | None:
@@ -305,15 +310,18 @@ def main() -> None:
 def table(rows: list[tuple[Recipe, dict | None]], target: float, speed: bool = False) -> str:
     """A Markdown table of metrics at L0 = ``target``; ``speed`` adds training tokens/s (meaningful only
     when nothing else ran on the machine)."""
-    head = f"| recipe (at L0 {target:g}) | L1 coefficient | L0 | EV | CE loss recovered | dead % | dense % |"
+    head = (f"| recipe (at L0 {target:g}) | L1 coefficient | L0 | EV | CE loss recovered | loss increase (nats) | "
+            f"increase % of clean | KL(clean ‖ SAE) | dead % | dense % |")
     lines = [head + (" tokens/s |" if speed else ""), "|---" * (head.count("|") - 1 + speed) + "|"]
     for recipe, m in rows:
         if m is None:
-            lines.append(f"| {recipe.name} | not measured yet |" + " |" * (5 + speed))
+            lines.append(f"| {recipe.name} | not measured yet |" + " |" * (8 + speed))
             continue
         coefficient = f"{m['l1_coeff']:.2f}" if m["l1_coeff"] is not None else f"none (k = {m['k']})"
+        increase = m["ce_sae"] - m["ce_clean"]
+        kl = f"{m['kl']:.3f}" if "kl" in m else "not in this cached run"
         line = (f"| {recipe.name} | {coefficient} | {m['l0']:.1f} | {m['explained_variance']:.3f} | {m['ce_recovered']:.3f} | "
-                f"{m['dead_pct']:.1f} | {m['dense_pct']:.2f} |")
+                f"{increase:.3f} | {100 * increase / m['ce_clean']:.1f} | {kl} | {m['dead_pct']:.1f} | {m['dense_pct']:.2f} |")
         lines.append(line + (f" {m['tokens_per_s'] / 1000:.1f}k |" if speed else ""))
     return "\n".join(lines)
 
