@@ -17,15 +17,15 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 
 from gradebox import wire
 from grader.framework import REPO, has_reference, parts, reference, tests_module
+from saecourse.files import atomic_path
+from saecourse.utils import torch_threads
 
 HASHED = ("course", "grader", "gradebox")
 _ANSWERS: dict[str, dict[str, Callable[[Any], Any]]] = {}
@@ -84,15 +84,11 @@ def build(part: str) -> Path:
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two graders starting together compute it once
         if not path.exists():
-            ref, threads = reference(part), torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            ref = reference(part)
+            with torch_threads(1):
                 values = {name: fn(ref) for name, fn in _ANSWERS.get(part, {}).items()}
-            finally:
-                torch.set_num_threads(threads)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(wire.encode(values))
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(wire.encode(values))
     return path
 
 

@@ -28,6 +28,7 @@ from nbclient.exceptions import CellControlSignal, DeadKernelError
 from nbformat import NotebookNode
 
 from grader.framework import REPO, part_name, parts
+from saecourse.files import write_json
 
 BUILD = REPO / "build"
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # tracebacks from the kernel come coloured
@@ -94,9 +95,7 @@ def record_claims(build: Path, size: str, part: str, lines: list[str]) -> None:
     claims = json.loads(path.read_text()) if path.exists() else {}
     failed = [line for line in lines if line.startswith("✗ ")]
     claims.setdefault(size, {})[part] = {"checked": len(lines), "held": len(lines) - len(failed), "not_held": failed}
-    tmp = path.with_name(f".claims.{os.getpid()}.tmp")  # renamed into place: parts run side by side read it
-    tmp.write_text(json.dumps(claims, indent=2, ensure_ascii=False))
-    tmp.replace(path)
+    write_json(path, claims)  # whole or not at all: parts run side by side read it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         claims = json.loads((BUILD / "claims.json").read_text())[size][part]
         print(f"  done in {seconds:.0f} s -> {executed.relative_to(REPO)}/{part}.ipynb; "
               f"{claims['held']} of {claims['checked']} claims held", flush=True)
-        timings_path.write_text(json.dumps(timings, indent=2))
+        write_json(timings_path, timings)
     found = sorted(plots.glob("*.png"))
     print(f"{len(found)} plots in {plots.relative_to(REPO)}/: " + ", ".join(p.name for p in found))
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.framework import parts
+from saecourse.files import write_json
 
 ERROR_TAIL = 1500  # characters of the grader's error output quoted in a failed run's results
 
@@ -122,14 +122,6 @@ def grade(folder: Path, flags: list[str]) -> dict:
         return json.loads(json_path.read_text())
     except (OSError, ValueError) as err:
         raise GradingFailed(f"python -m grader wrote no readable results ({err})") from None
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

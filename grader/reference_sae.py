@@ -9,8 +9,6 @@ Runs on the trusted side only (it executes the reference solution).
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,22 +16,19 @@ import torch
 
 from grader.framework import reference
 from saecourse import activations, models, saes
-from saecourse.utils import set_seed
+from saecourse.files import atomic_path
+from saecourse.utils import set_seed, torch_threads
 
 
 def train(acts: torch.Tensor, train_config: dict, threads: int) -> torch.nn.Module:
     """Part 2's reference ``SAE`` trained by its ``train_sae`` on ``acts`` ([n, d_in]) with a fixed
     seed and thread count (the matrix products' summation order depends on the threads)."""
     ref = reference("part2_training_saes")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         cfg = ref.TrainConfig(**train_config)
         set_seed(cfg.seed)
         sae = ref.SAE(acts.shape[1], cfg.d_sae)
         ref.train_sae(sae, acts, cfg)
-    finally:
-        torch.set_num_threads(previous)
     return sae
 
 
@@ -52,11 +47,8 @@ def build(model_name: str | None, layer: int | None, folder: Path) -> Path:
                 "dataset_path": "saecourse corpus (train split)", "training_tokens": spec["n_tokens"] * spec["train_config"]["epochs"],
                 "train_config": spec["train_config"], "reference_key": saes.reference_key(name, layer),
                 "train_seconds": round(time.perf_counter() - start, 1)}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        reference("part2_training_saes").save_sae(sae, Path(tmp) / "sae", metadata)
-        if not folder.exists():
-            shutil.move(str(Path(tmp) / "sae"), folder)
+    with atomic_path(folder) as tmp:
+        reference("part2_training_saes").save_sae(sae, tmp, metadata)
     return folder
 
 

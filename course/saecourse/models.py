@@ -20,8 +20,6 @@ import importlib.util
 import json
 import operator
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from .files import atomic_path
 from .utils import cache_dir
 
 if TYPE_CHECKING:  # the model classes take seconds to import: only where a model is built
@@ -147,17 +146,9 @@ def export_smollm2(folder: Path) -> None:
     del model.config.quantization_config
     model.hf_quantizer = None
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with atomic_path(folder) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        tmp.rename(folder)
-    except OSError:
-        if not folder.is_dir():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------

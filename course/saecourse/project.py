@@ -25,9 +25,7 @@ import hashlib
 import json
 import marshal
 import re
-import shutil
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from tqdm.auto import tqdm
 
 from . import activations, concepts, corpus, interpret, interventions, models, probes, saes
 from .concepts import SPLITS, LabelledText
+from .files import atomic_path
 from .utils import cache_dir, output_dir, sized
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -231,10 +230,8 @@ class Steps:
             result = compute()
             self.redone.append(name)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                torch.save(result, tmp)
-                tmp.replace(path)
+                with atomic_path(path) as tmp:
+                    torch.save(result, tmp)
         self.bar.update()
         return result
 
@@ -524,9 +521,7 @@ def write(catalog: Catalog, folder: Path) -> Path:
     """catalog.csv, catalog.md, summary.json and the plots into ``folder``, all or nothing (written next to it,
     then moved in place)."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        staging = Path(tmp) / folder.name
+    with atomic_path(folder, replace_folder=True) as staging:
         staging.mkdir()
         with open(staging / "catalog.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -537,9 +532,6 @@ def write(catalog: Catalog, folder: Path) -> Path:
         for name, fig in plots(catalog).items():
             fig.savefig(staging / f"{name}.png", dpi=110, bbox_inches="tight")
             plt.close(fig)
-        if folder.exists():
-            shutil.rmtree(folder)
-        shutil.move(str(staging), folder)
     catalog.folder = folder
     return folder
 

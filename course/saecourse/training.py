@@ -27,8 +27,6 @@ import hashlib
 import inspect
 import json
 import math
-import shutil
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -40,7 +38,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import activations, metrics, saelens, saes
-from .utils import cache_dir, set_seed
+from .files import atomic_path
+from .utils import cache_dir, set_seed, torch_threads
 
 REVEALS = "part2_training_saes"  # graded parts up to this one must not see this module
 
@@ -167,21 +166,14 @@ def cached_sae(cfg: TrainConfig, model_name: str | None = None, layer: int | Non
     folder = cache_dir() / "saes" / f"trained_{cfg.d_sae}_{sae_key(store_path, cfg, threads)}"
     if not (folder / saelens.WEIGHTS).is_file():
         store = activations.cached_activations(model_name, layer, "train", n_tokens, progress=progress)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        with torch_threads(threads):
             set_seed(cfg.seed)
             sae = TrainableSAE(store.d_model, cfg.d_sae)
             history = train(sae, store.acts, cfg, progress)
-        finally:
-            torch.set_num_threads(previous)
         metadata = {**store.metadata, "hook_layer": store.metadata["layer"], "train_config": dataclasses.asdict(cfg),
                     "final_l0": history["l0"][-1], "training_tokens": len(store) * cfg.epochs, "threads": threads}
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-            saelens.write_folder(Path(tmp) / "sae", sae.tensors(), saelens.standard_config(store.d_model, cfg.d_sae, metadata))
-            if not folder.exists():
-                shutil.move(str(Path(tmp) / "sae"), folder)
+        with atomic_path(folder) as tmp:
+            saelens.write_folder(tmp, sae.tensors(), saelens.standard_config(store.d_model, cfg.d_sae, metadata))
     return saes.load(folder)
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from .files import atomic_path
 
 T = TypeVar("T")
 SIZES = ("full", "smoke")
@@ -33,6 +37,18 @@ def set_threads(n: int | None = None) -> int:
         n = int(os.environ.get("SAECOURSE_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU thread count set to ``n`` inside the block and restored after it (a result that
+    must be reproducible fixes it: the matrix products' summation order depends on the threads)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def run_size() -> str:
@@ -90,7 +106,5 @@ def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: 
     An interrupted write never leaves a half-written cache file, and concurrent writers (two
     graders filling the same cache) each rename a complete file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, tmp, metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
