@@ -91,8 +91,15 @@ def graded_tests(part: str) -> list[GradedTest]:
     return [GradedTest(part, f.__name__, f.points, f.visible, f.timeout, f.measures) for f in fns]
 
 
-def start_test() -> None:
-    """Seed the judge's own random stream before every graded test (run order never matters)."""
+def start_test(sub=None) -> None:
+    """Before every graded test, wherever it runs (the grader's pytest plugin, a notebook's
+    ``check()``, the release's recording): the submission's process (``sub``, when there is one)
+    seeded with 0 and the judge with ``JUDGE_SEED``, so a test sees the same random streams
+    everywhere and in any order."""
+    if sub is not None:
+        from grader.checks import seed
+
+        seed(sub, 0)
     torch.manual_seed(JUDGE_SEED)
 
 

@@ -17,8 +17,8 @@ import traceback
 from gradebox import wire
 from grader import replay
 from grader.framework import has_reference, part_name, reference, start_test, tests_module
-from grader.plugin import OUTPUT_CAP
-from grader.remote import Connection, SubmissionError
+from grader.plugin import OUTPUT_CAP, failure_message
+from grader.remote import Connection
 
 
 def verdict(connection: Connection, part: str, test_name: str) -> dict:
@@ -29,15 +29,11 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
     sub = connection.root()
     try:
         ref = reference(part) if has_reference(part) else replay.replayed(part, sub, test)
-        start_test()
+        start_test(sub)
         test(sub=sub, ref=ref)
         return {"passed": True, "message": "", "points": test.points}
-    except SubmissionError as err:
-        message = err.student_message()
-    except AssertionError as err:
-        message = str(err) or traceback.format_exc(limit=-2)
-    except Exception:  # noqa: BLE001 - any other failure of the test is the submission's result too
-        message = traceback.format_exc(limit=-3)
+    except Exception as err:  # noqa: BLE001 - any failure of the test is the submission's result
+        message = failure_message(err) or traceback.format_exc(limit=-3)
     return {"passed": False, "message": message[:OUTPUT_CAP], "points": test.points}
 
 

@@ -1,7 +1,7 @@
 """Every bound on what one submission may consume, defined once, and the means that enforce them.
 
 A submission can cost only its own points, never the machine. Each bound has a setting (an
-environment variable read by ``grader.run.Limits``; the hostile tests pass smaller values) and a
+environment variable read by ``Limits`` below; the hostile tests pass smaller values) and a
 documented default. Where the grader runs as root (CI, Gradescope) the kernel enforces the bounds
 of the submission's process: a cgroup (v2 ``pids.max`` / ``memory.max``, or v1's ``pids`` and
 ``memory`` controllers) and a size- and inode-capped tmpfs mounted on its scratch folder in the
@@ -16,7 +16,9 @@ lists which submissions hit which bound from these tags.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import itertools
+import json
 import os
 import re
 import shutil
@@ -61,6 +63,60 @@ def setting(name: str) -> float:
     """The bound's value: its environment variable, else its default."""
     bound = BOUNDS[name]
     return float(os.environ.get(bound.setting, bound.default))
+
+
+def _set(name: str, integer: bool = False):
+    """A dataclass field whose default is the bound's setting, read when the record is made."""
+    return dataclasses.field(default_factory=lambda: int(setting(name)) if integer else setting(name))
+
+
+def _env(variable: str, default: float, integer: bool = False):
+    """A dataclass field read from ``variable`` (not a bound: a choice of how to grade)."""
+    return dataclasses.field(default_factory=lambda: (int if integer else float)(os.environ.get(variable, default)))
+
+
+@dataclass
+class SubmissionLimits:
+    """The bounds of one submission's process, as its judge enforces them (BOUNDS documents each)."""
+
+    memory_gb: float = _set("memory")
+    load_seconds: float = _env("GRADER_LOAD_TIMEOUT", 300)  # for the notebook's definition cells
+    threads: int = _env("GRADER_THREADS", 1, integer=True)  # torch threads of the submission's process
+    confined: bool = True  # False only with --unsafe-no-sandbox, and the results say so
+    hidden: tuple[Path, ...] = ()  # helper files the submission may not see (sandbox.hidden_for)
+    disk_mb: float = _set("disk")
+    files: int = _set("files", integer=True)
+    file_mb: float = _set("file size")
+    processes: int = _set("processes", integer=True)
+    reply_mb: float = _set("reply size")
+    cleanup_seconds: float = _set("cleanup")
+    leftover_threads: int = _set("threads", integer=True)
+    threads_at_once: int = _set("threads at once", integer=True)
+
+
+@dataclass
+class Limits(SubmissionLimits):
+    """Everything one part of one submission may take: its process's bounds, and the judge's own."""
+
+    wall_seconds: float = _env("GRADER_PART_TIMEOUT", 1200)  # the judge itself is stopped after this
+    test_seconds: float | None = dataclasses.field(default_factory=lambda: setting("test time")
+                                       if BOUNDS["test time"].setting in os.environ else None)
+    # ^ caps every test's own limit (for quick regrades and the hostile tests)
+    part_seconds: float = _set("part time")  # all the tests of a part (wall_seconds stops the judge)
+    part_jobs: int = _env("GRADER_PART_JOBS", 2, integer=True)  # parts of one submission graded side by side
+
+    def to_json(self) -> str:
+        """What the judge is given (``--limits``): every field, one definition."""
+        return json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k != "hidden"})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Limits":
+        return cls(**json.loads(text))
+
+    def submission(self, hidden: tuple[Path, ...] = ()) -> SubmissionLimits:
+        """The bounds of the submission's process, with the files it may not see."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(SubmissionLimits)}
+        return SubmissionLimits(**{**own, "hidden": hidden})
 
 
 def tag(name: str) -> str:

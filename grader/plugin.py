@@ -4,7 +4,7 @@ This process is the judge: it holds the reference solution and the answer key an
 the submission's code. Fixtures: ``sub`` (a proxy for the submission's notebook, which runs in a
 confined process, ``grader.remote.Box``) and ``ref`` (the reference solution). Every finished test
 is appended at once to a JSON-lines results file. The part's tests share a time budget
-(``--bounds``' ``part_seconds``): a test's calls end when it is spent, and the tests after it fail
+(``--limits``' ``part_seconds``): a test's calls end when it is spent, and the tests after it fail
 without running.
 """
 
@@ -19,9 +19,9 @@ import pytest
 
 from grader import framework, sandbox
 from grader import limits as bounds
-from grader.checks import seed
 from grader.loader import definition_sources, read_cells
-from grader.remote import Box, BoxLimits, SubmissionError
+from grader.limits import Limits
+from grader.remote import Box, SubmissionError
 
 OUTPUT_CAP = 2000  # characters of failure output kept per test
 
@@ -31,12 +31,7 @@ def pytest_addoption(parser):
     group.addoption("--submission", help="notebook (.ipynb) or Jupytext .py file to grade")
     group.addoption("--results", help="JSON-lines file to append one record per test to")
     group.addoption("--part", dest="grade_part", help="the course part the tests belong to")
-    group.addoption("--memory-gb", type=float, default=8.0, help="address-space limit of the submission's process")
-    group.addoption("--threads", type=int, default=1, help="torch threads of the submission's process")
-    group.addoption("--load-timeout", type=float, default=300.0, help="seconds for the notebook's definition cells")
-    group.addoption("--test-timeout", type=float, default=None, help="cap on every test's time limit")
-    group.addoption("--unsafe-no-sandbox", action="store_true", help="run the submission without confinement")
-    group.addoption("--bounds", default="{}", help="JSON: BoxLimits fields (disk_mb, files, processes, ...) and part_seconds")
+    group.addoption("--limits", default=None, help="grader.limits.Limits as JSON (default: the settings' values)")
 
 
 class Grading:
@@ -46,13 +41,11 @@ class Grading:
         self.submission = Path(config.getoption("submission"))
         self.results = Path(config.getoption("results"))
         self.part = config.getoption("grade_part")
-        given = json.loads(config.getoption("bounds"))
-        self.part_seconds = float(given.pop("part_seconds", bounds.setting("part time")))
-        self.limits = BoxLimits(memory_gb=config.getoption("memory_gb"), threads=config.getoption("threads"),
-                                load_seconds=config.getoption("load_timeout"),
-                                confined=not config.getoption("unsafe_no_sandbox"), hidden=tuple(sandbox.hidden_for(self.part)),
-                                **given)
-        self.test_cap = config.getoption("test_timeout")
+        given = config.getoption("limits")
+        limits = Limits.from_json(given) if given else Limits()
+        self.part_seconds = limits.part_seconds
+        self.limits = limits.submission(hidden=tuple(sandbox.hidden_for(self.part)))
+        self.test_cap = limits.test_seconds
         self.budget_ends: float | None = None  # time.monotonic() when the part's time budget is spent
         self.box: Box | None = None
         self.pending: dict[str, dict] = {}
@@ -124,23 +117,28 @@ def _submission_budget(request):
         if box.deadline < now + limit:
             box.deadline_why = f"what was left of this part's time budget of {grading.part_seconds:g} s"
             box.deadline_tag = bounds.tag("part time")
-        seed(box.root(), 0)  # the same random stream in the submission's process on every run
-    framework.start_test()
+    framework.start_test(box.root() if box is not None else None)
     yield
     if box is not None and (problem := box.end_test()):
         pytest.fail(problem, pytrace=False)
 
 
-def failure_text(excinfo, report) -> str:
-    """What a student reads for a failed test: the assertion's message, or what their code did."""
-    err = excinfo.value if excinfo is not None else None
+def failure_message(err: BaseException | None) -> str | None:
+    """What a student reads for a graded test that raised ``err``, wherever it ran (here, behind a
+    notebook's ``check()``): the assertion's message or what their code did; None where only the
+    traceback can say."""
     if isinstance(err, SubmissionError):
         return err.student_message()[:OUTPUT_CAP]
     if isinstance(err, AssertionError) and str(err):
         return str(err)[:OUTPUT_CAP]
     if isinstance(err, pytest.fail.Exception) and not err.pytrace:  # the grader's own message (a bound)
         return str(err.msg)[:OUTPUT_CAP]
-    return report.longreprtext[-OUTPUT_CAP:]
+    return None
+
+
+def failure_text(excinfo, report) -> str:
+    """A failed test's output in the results: its failure_message, else pytest's traceback."""
+    return failure_message(excinfo.value if excinfo is not None else None) or report.longreprtext[-OUTPUT_CAP:]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -29,13 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gradebox import wire
 from grader import limits as bounds
 from grader import sandbox
+from grader.limits import SubmissionLimits
 
 LOG_TAIL = 1500  # characters of the submission's output quoted when its process dies
 PR_SET_PDEATHSIG = 1  # prctl option: the kernel signals the child when its parent dies
@@ -57,25 +57,6 @@ class SubmissionError(Exception):
         if self.kind == "NotImplementedError":
             return f"not implemented yet: {self.what or 'your function'} raises NotImplementedError"
         return str(self)
-
-
-@dataclass
-class BoxLimits:
-    """The bounds of one submission's process (``grader.limits`` documents each)."""
-
-    memory_gb: float = bounds.BOUNDS["memory"].default
-    load_seconds: float = 300.0  # for the notebook's definition cells
-    threads: int = 1
-    confined: bool = True  # False only with --unsafe-no-sandbox
-    hidden: tuple[Path, ...] = ()  # helper files the submission may not see (sandbox.hidden_for)
-    disk_mb: float = bounds.BOUNDS["disk"].default
-    files: int = int(bounds.BOUNDS["files"].default)
-    file_mb: float = bounds.BOUNDS["file size"].default
-    processes: int = int(bounds.BOUNDS["processes"].default)
-    reply_mb: float = bounds.BOUNDS["reply size"].default
-    cleanup_seconds: float = bounds.BOUNDS["cleanup"].default
-    leftover_threads: int = int(bounds.BOUNDS["threads"].default)
-    threads_at_once: int = int(bounds.BOUNDS["threads at once"].default)
 
 
 class Remote:
@@ -188,7 +169,8 @@ class Box(Connection):
 
     skip_oversized = False
 
-    def __init__(self, cells: list[str], limits: BoxLimits = BoxLimits()):
+    def __init__(self, cells: list[str], limits: SubmissionLimits | None = None):
+        limits = SubmissionLimits() if limits is None else limits
         super().__init__(-1, -1, limits.reply_mb)
         self.cells, self.limits = cells, limits
         self.generation = 0

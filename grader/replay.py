@@ -301,19 +301,18 @@ def record(part: str, solutions: Path) -> dict:
     """Run every visible test of ``part`` against the reference notebook ``solutions`` (trusted,
     unconfined) with a recording reference; return the visible key's content."""
     from grader import answers
-    from grader.checks import seed
     from grader.framework import graded_tests, reference, start_test, tests_module
     from grader.loader import definition_sources, read_cells
-    from grader.remote import Box, BoxLimits
+    from grader.limits import SubmissionLimits
+    from grader.remote import Box
 
     recorder, module = Recorder(), tests_module(part)
-    box = Box(definition_sources(read_cells(solutions)), BoxLimits(confined=False))
+    box = Box(definition_sources(read_cells(solutions)), SubmissionLimits(confined=False))
     answers.READ.clear()
     try:
         for test in (t for t in graded_tests(part) if t.visible):
             recorder.max_bytes = MEASURED_ANSWER_BYTES if test.measures else None
-            seed(box.root(), 0)
-            start_test()
+            start_test(box.root())
             getattr(module, test.name)(sub=box.root(), ref=recorder.wrap(reference(part)))
             box.end_test()
     finally:

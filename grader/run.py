@@ -21,39 +21,10 @@ from pathlib import Path
 
 from grader import answers, forkserver, sandbox
 from grader import limits as bounds
+from grader.limits import Limits
 from grader.framework import PART_FILE, REPO, GradedTest, parts, graded_tests
 
 LOG_TAIL = 1500  # characters of a dead worker's output quoted in the results
-
-
-@dataclass
-class Limits:
-    """Per-part limits for one submission (environment variables override the defaults)."""
-
-    wall_seconds: float = float(os.environ.get("GRADER_PART_TIMEOUT", 1200))
-    memory_gb: float = bounds.setting("memory")
-    threads: int = int(os.environ.get("GRADER_THREADS", 1))
-    test_seconds: float | None = bounds.setting("test time") if bounds.BOUNDS["test time"].setting in os.environ else None
-    # ^ caps every test's own limit (for quick regrades and the hostile tests)
-    load_seconds: float = float(os.environ.get("GRADER_LOAD_TIMEOUT", 300))  # the notebook's definition cells
-    confined: bool = True  # False only with --unsafe-no-sandbox, and the results say so
-    part_jobs: int = int(os.environ.get("GRADER_PART_JOBS", 2))  # parts of one submission graded side by side
-    # The bounds of grader.limits (its BOUNDS documents each; the environment variables named there set them):
-    part_seconds: float = bounds.setting("part time")  # all the tests of a part, in the judge (wall_seconds stops the judge)
-    disk_mb: float = bounds.setting("disk")
-    files: int = int(bounds.setting("files"))
-    file_mb: float = bounds.setting("file size")
-    processes: int = int(bounds.setting("processes"))
-    reply_mb: float = bounds.setting("reply size")
-    cleanup_seconds: float = bounds.setting("cleanup")
-    leftover_threads: int = int(bounds.setting("threads"))
-    threads_at_once: int = int(bounds.setting("threads at once"))
-
-    def bound_settings(self) -> dict[str, float]:
-        """What the judge's ``--bounds`` carries to the submission's process."""
-        return {"part_seconds": self.part_seconds, "disk_mb": self.disk_mb, "files": self.files, "file_mb": self.file_mb,
-                "processes": self.processes, "reply_mb": self.reply_mb, "cleanup_seconds": self.cleanup_seconds,
-                "leftover_threads": self.leftover_threads, "threads_at_once": self.threads_at_once}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -136,10 +107,8 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
         # when the judge is killed.
         env = {**os.environ, "TMPDIR": tmp, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-m", "grader.worker", "--part", part, "--submission", str(file.resolve()),
-               "--results", str(results), "--memory-gb", str(limits.memory_gb), "--threads", str(limits.threads),
-               "--load-timeout", str(limits.load_seconds), "--bounds", json.dumps(limits.bound_settings())]
-        cmd += ["--test-timeout", str(limits.test_seconds)] if limits.test_seconds else []
-        cmd += (["-k", keyword] if keyword else []) + ([] if limits.confined else ["--unsafe-no-sandbox"])
+               "--results", str(results), "--limits", limits.to_json()]
+        cmd += ["-k", keyword] if keyword else []
         log.touch()
         death = forkserver.judge(cmd[3:], tmp, log, env, limits.wall_seconds) if forkserver.enabled() else None
         if death is None:  # no judge server here: a new interpreter

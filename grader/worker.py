@@ -19,18 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", required=True)
     parser.add_argument("--submission", required=True)
     parser.add_argument("--results", required=True)
-    parser.add_argument("--memory-gb", default="8")
-    parser.add_argument("--threads", default="1")
-    parser.add_argument("--load-timeout", default="300")
-    parser.add_argument("--test-timeout", default=None)
-    parser.add_argument("--unsafe-no-sandbox", action="store_true")
-    parser.add_argument("--bounds", default="{}")
+    parser.add_argument("--limits", required=True, help="grader.limits.Limits as JSON (Limits.to_json)")
     parser.add_argument("-k", dest="keyword", default=None)
     args = parser.parse_args(argv)
 
     from grader import limits
 
-    if not args.unsafe_no_sandbox:
+    if limits.Limits.from_json(args.limits).confined:
         limits.private_mounts()  # as root: the scratch tmpfs lives and dies with this judge
     from saecourse.utils import set_threads
 
@@ -41,13 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         str(tests_file(args.part)), "-p", "grader.plugin", "-q", "--capture=no", "--tb=short",
         "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--assert=plain", "-o", "timeout_method=signal", "-o", "addopts=", "--rootdir", "/",
         "-c", "/dev/null", "--submission", args.submission, "--results", args.results, "--part", args.part,
-        "--memory-gb", args.memory_gb, "--threads", args.threads, "--load-timeout", args.load_timeout,
-        "--bounds", args.bounds,
+        "--limits", args.limits,
     ]
-    if args.test_timeout:
-        pytest_args += ["--test-timeout", args.test_timeout]
-    if args.unsafe_no_sandbox:
-        pytest_args.append("--unsafe-no-sandbox")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     pytest.main(pytest_args)
