@@ -40,8 +40,10 @@ def test_massive_activations(sub, ref):
         share = number(sub.variance_share_of_first_positions(acts, context_pos, k), "variance_share_of_first_positions")
         want = ref.variance_share_of_first_positions(acts, context_pos, k)
         raw = (acts.pow(2).sum(-1)[context_pos < k].sum() / acts.pow(2).sum()).item()
-        hint = " (measure squared deviations from the mean vector, ‖x - x̄‖², not ‖x‖²)" if abs(share - raw) < 1e-5 else ""
-        assert abs(share - want) < 1e-4, f"variance share of the first {k} positions: expected {want:.4f}, got {share:.4f}{hint}"
+        hint = (" (measure squared deviations from the mean vector, ‖x - x̄‖², not ‖x‖²)"
+                if abs(share - raw) < tol.MISTAKE else "")
+        assert abs(share - want) < tol.ATOL, (
+            f"variance share of the first {k} positions: expected {want:.4f}, got {share:.4f}{hint}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def test_sae_init(sub, ref):
     assert W_dec.shape == (48, 16) and W_enc.shape == (16, 48), (
         f"SAELens layout: W_enc [d_in, d_sae] = (16, 48) and W_dec [d_sae, d_in] = (48, 16); got {tuple(W_enc.shape)}, {tuple(W_dec.shape)}")
     norms = W_dec.norm(dim=-1)
-    assert torch.allclose(norms, torch.full((48,), 0.1), atol=1e-6), (
+    assert torch.allclose(norms, torch.full((48,), 0.1), atol=tol.ROW_NORM_SMALL), (
         f"decoder rows must start at norm init_norm = 0.1 (the default); got norms {norms.min():.3g}-{norms.max():.3g}")
     assert torch.allclose(W_enc, W_dec.T), "W_enc must start as the transpose of W_dec"
     assert (params["b_enc"] == 0).all() and (params["b_dec"] == 0).all(), "biases start at zero"
@@ -79,7 +81,7 @@ def test_sae_init(sub, ref):
         "changing W_dec changed W_enc: W_enc must be a copy (.clone()), not a view sharing W_dec's memory")
     assert (W_dec / norms[:, None]).std() > 0.05, "the decoder's directions must be random"
     wide = state(sub.SAE(16, 48, init_norm=2.5), "SAE")["W_dec"].norm(dim=-1)
-    assert torch.allclose(wide, torch.full((48,), 2.5), atol=1e-5), (
+    assert torch.allclose(wide, torch.full((48,), 2.5), atol=tol.ROW_NORM), (
         f"SAE(16, 48, init_norm=2.5) must start with decoder rows of norm 2.5; got {wide.min():.3g}-{wide.max():.3g}")
 
 
@@ -160,7 +162,7 @@ def test_fold_decoder_norms(sub, ref):
     x_hat_before, z_before = _sae_forward(params, x)
     x_hat_after, z_after = _sae_forward(got, x)
     norms = got["W_dec"].norm(dim=-1)
-    assert torch.allclose(norms, torch.ones(48), atol=1e-5), (
+    assert torch.allclose(norms, torch.ones(48), atol=tol.ROW_NORM), (
         f"after fold_decoder_norms every decoder row must have unit norm; got norms {norms.min():.3g}-{norms.max():.3g}")
     assert close(x_hat_after, x_hat_before), diagnose(x_hat_after, x_hat_before, "the reconstruction after folding", {}) + (
         " (folding must not change the reconstruction: multiply W_enc's column i and b_enc[i] by the norm n_i that "
@@ -176,9 +178,11 @@ def test_schedules(sub, ref):
     total = 1000
     for step in (0, 10, 25, 49, 50, 51, 400, 799, 800, 900, 999, 1000):
         l1, l1_ref = number(sub.l1_coefficient(step, total, 5.0, 0.05), "l1_coefficient"), ref.l1_coefficient(step, total, 5.0, 0.05)
-        assert abs(l1 - l1_ref) < 1e-6, f"l1_coefficient(step={step}, total=1000, 5.0, warmup 0.05) = {l1}, expected {l1_ref}"
+        assert abs(l1 - l1_ref) < tol.SCHEDULE_L1, (
+            f"l1_coefficient(step={step}, total=1000, 5.0, warmup 0.05) = {l1}, expected {l1_ref}")
         lr, lr_ref = number(sub.learning_rate(step, total, 1e-3, 0.2), "learning_rate"), ref.learning_rate(step, total, 1e-3, 0.2)
-        assert abs(lr - lr_ref) < 1e-9, f"learning_rate(step={step}, total=1000, 1e-3, decay 0.2) = {lr}, expected {lr_ref}"
+        assert abs(lr - lr_ref) < tol.SCHEDULE_LR, (
+            f"learning_rate(step={step}, total=1000, 1e-3, decay 0.2) = {lr}, expected {lr_ref}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ def test_training_recovers_synthetic_features(sub, ref):
         f"your loop recovers {recovered:.0%} of 256 known directions (cosine > {tol.SYNTHETIC_COSINE}); the reference "
         f"recovers > 99%. Final L0 {l0:.1f} (true 4), decoder row norms {norms.min():.2f}-{norms.max():.2f}: "
         "check the schedules, the loss (L1 weighted by the decoder rows' norms), gradient clipping and optimizer.zero_grad()")
-    assert (norms - 1).abs().max() < 1e-3, (
+    assert (norms - 1).abs().max() < tol.FOLDED_NORM, (
         f"after training, decoder rows have norms {norms.min():.3f}-{norms.max():.3f}: train_sae must end by folding "
         "them (fold_decoder_norms)")
 
@@ -306,7 +310,7 @@ def test_training_on_real_activations_matches_reference(sub, ref):
 def test_l0_norm(sub, ref):
     z = torch.tensor([[0.0, 1.0, 2.0, 0.0], [0.0, 0.0, 3.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
     value = number(sub.l0_norm(z), "l0_norm")
-    assert abs(value - 7 / 3) < 1e-6, (
+    assert abs(value - 7 / 3) < tol.CLOSED_FORM, (
         f"l0_norm of rows with 2, 1 and 4 active latents is 7/3, got {value}: count z > 0 per row, then average rows")
 
 
@@ -316,12 +320,13 @@ def test_explained_variance(sub, ref):
     x_hat = torch.tensor([[1.0, 2.0], [2.0, 5.0]])
     value = number(sub.explained_variance(x, x_hat), "explained_variance")
     naive = 1 - ((x - x_hat) ** 2).mean() / x.var()
-    hint = " (that is the original exercise's 1 - MSE / x.var(); use the variance around the mean vector)" if abs(value - naive) < 1e-5 else ""
-    assert abs(value - 0.5) < 1e-6, f"Σ‖x - x̂‖² = 2 and Σ‖x - x̄‖² = 4, so EV = 0.5; got {value}{hint}"
+    hint = (" (that is the original exercise's 1 - MSE / x.var(); use the variance around the mean vector)"
+            if abs(value - naive) < tol.MISTAKE else "")
+    assert abs(value - 0.5) < tol.CLOSED_FORM, f"Σ‖x - x̂‖² = 2 and Σ‖x - x̄‖² = 4, so EV = 0.5; got {value}{hint}"
     torch.manual_seed(5)
     x, x_hat = torch.randn(100, 8) + 5, torch.randn(100, 8) + 5
     value, want = number(sub.explained_variance(x, x_hat), "explained_variance"), ref.explained_variance(x, x_hat)
-    assert abs(value - want) < 1e-4, f"explained_variance on random data: expected {want:.4f}, got {value:.4f}"
+    assert abs(value - want) < tol.ATOL, f"explained_variance on random data: expected {want:.4f}, got {value:.4f}"
 
 
 @graded(points=2)
@@ -352,17 +357,19 @@ def test_ce_loss_recovered(sub, ref):
     clean_logits = model(input_ids=tokens).logits
     expected = ref.ce_loss_recovered(model, Reconstruction(A, b), tokens, 1, 3)
     actual = sub.ce_loss_recovered(student_model, standins.Reconstruction(A, b), tokens, 1, 3)
-    assert torch.allclose(tensor(student_model(input_ids=tokens).logits, "logits"), clean_logits, atol=1e-5), (
+    assert torch.allclose(tensor(student_model(input_ids=tokens).logits, "logits"), clean_logits,
+                          atol=tol.SAME_MODEL), (
         "after ce_loss_recovered the model's output changed: a hook was left registered (remove hooks, also on errors)")
     assert isinstance(actual, dict) and set(actual) >= set(expected), f"return a dict with keys {sorted(expected)}"
     got = {k: number(actual[k], f"ce_loss_recovered()[{k!r}]") for k in expected}
     for key in ("clean", "sae", "zero_ablated"):
-        assert abs(got[key] - expected[key]) < 1e-4, (
+        assert abs(got[key] - expected[key]) < tol.THROUGH_MODEL, (
             f"{key} loss: expected {expected[key]:.5f}, got {got[key]:.5f} (patch the residual stream after block `layer` "
             "only at positions >= skip_first, and average the losses over those positions)")
     inverted = (got["sae"] - got["clean"]) / (got["zero_ablated"] - got["clean"])
-    hint = " (that is the fraction lost, not recovered)" if abs(got["recovered"] - inverted) < 1e-4 else ""
-    assert abs(got["recovered"] - expected["recovered"]) < 1e-3, (
+    hint = (" (that is the fraction lost, not recovered)"
+            if abs(got["recovered"] - inverted) < tol.RECOVERED_RATIO else "")
+    assert abs(got["recovered"] - expected["recovered"]) < tol.CE_DERIVED, (
         f"recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean) = {expected['recovered']:.4f}, got {got['recovered']:.4f}{hint}")
     increase = expected["sae"] - expected["clean"]
     for key, want, hint in (
@@ -370,14 +377,17 @@ def test_ce_loss_recovered(sub, ref):
             ("increase_pct", 100 * increase / expected["clean"], "100 (CE_sae - CE_clean) / CE_clean, a percentage"),
             ("kl", expected["kl"], "KL(clean ‖ spliced) = Σ_v p_clean (log p_clean - log p_spliced), summed over the "
                                    "vocabulary and averaged over the predicted positions from skip_first on")):
-        assert abs(got[key] - want) < 1e-3 * max(1.0, abs(want)), f"{key}: expected {want:.5f}, got {got[key]:.5f} ({hint})"
+        assert abs(got[key] - want) < tol.CE_DERIVED * max(1.0, abs(want)), (
+            f"{key}: expected {want:.5f}, got {got[key]:.5f} ({hint})")
     perfect = standins.Reconstruction(torch.eye(64), torch.zeros(64))
     lossless = {k: number(v, f"ce_loss_recovered()[{k!r}]")
                 for k, v in sub.ce_loss_recovered(student_model, perfect, tokens, 1, 3).items()}
-    assert abs(lossless["sae"] - lossless["clean"]) < 1e-5 and abs(lossless["recovered"] - 1) < 1e-4, (
+    assert (abs(lossless["sae"] - lossless["clean"]) < tol.LOSSLESS
+            and abs(lossless["recovered"] - 1) < tol.RECOVERED_RATIO), (
         f"with an SAE that reconstructs perfectly, CE_sae must equal CE_clean and recovered must be 1; got "
         f"CE_sae {lossless['sae']:.5f}, CE_clean {lossless['clean']:.5f}, recovered {lossless['recovered']:.4f}")
-    assert abs(lossless["kl"]) < 1e-5, f"with an SAE that reconstructs perfectly the KL divergence is 0; got {lossless['kl']:.3g}"
+    assert abs(lossless["kl"]) < tol.LOSSLESS, (
+        f"with an SAE that reconstructs perfectly the KL divergence is 0; got {lossless['kl']:.3g}")
     # The random model's next-token distributions are nearly uniform, where KL(p ‖ q) and KL(q ‖ p) agree to
     # 1e-4; a final layer-norm gain of 10 makes them peaked, and the two directions then differ by 4%.
     peaked = {**model.state_dict(), "transformer.ln_f.weight": torch.full((64,), 10.0)}
@@ -385,7 +395,7 @@ def test_ce_loss_recovered(sub, ref):
     student_model.load_state_dict(peaked)
     want = ref.ce_loss_recovered(model, Reconstruction(A, b), tokens, 1, 3)["kl"]
     kl = number(sub.ce_loss_recovered(student_model, standins.Reconstruction(A, b), tokens, 1, 3)["kl"], "ce_loss_recovered()['kl']")
-    assert abs(kl - want) < 1e-3 * want, (
+    assert abs(kl - want) < tol.KL_RTOL * want, (
         f"on a model with peaked next-token distributions, KL(clean ‖ spliced) = {want:.4f}, got {kl:.4f} (average "
         "Σ_v p_clean (log p_clean - log p_spliced) over the predicted positions; the clean model's p comes first)")
 

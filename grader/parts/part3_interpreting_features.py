@@ -333,8 +333,9 @@ def test_lookup_and_simulate(sub, ref):
     assert set(got) == set(want), (f"token_lookup_table keys {sorted(got)}, expected {sorted(want)} (token 5 was only "
                                    "seen with a NaN activation: leave it out)")
     for t, mean in want.items():
-        hint = " (the mean over the token's occurrences, not the sum)" if abs(got[t] - 6.0) < 1e-6 and t == 1 else ""
-        assert abs(got[t] - mean) < 1e-6, f"token {t}: mean activation {got[t]}, expected {mean}{hint}"
+        hint = (" (the mean over the token's occurrences, not the sum)"
+                if abs(got[t] - 6.0) < tol.CLOSED_FORM and t == 1 else "")
+        assert abs(got[t] - mean) < tol.CLOSED_FORM, f"token {t}: mean activation {got[t]}, expected {mean}{hint}"
     explanation = {1: 0.5, 7: 2.0}
     tokens = torch.tensor([[1, 7, 3], [7, 7, 1]])
     simulated = tensor(sub.simulate(explanation, tokens), "simulate")
@@ -357,8 +358,8 @@ def test_score_explanation(sub, ref):
             assert not math.isnan(got[k]), f"{what}: {k} is NaN" + (
                 " (a constant prediction has correlation 0)" if k == "pearson" else
                 " (when every token fires, or none, it is the rate of the class that occurs alone)")
-            assert abs(got[k] - expected[k]) < 1e-4, f"{what}: {k} = {got[k]:.4f}, expected {expected[k]:.4f}" + _hint(
-                k, got[k], simulated, real)
+            assert abs(got[k] - expected[k]) < tol.ATOL, (
+                f"{what}: {k} = {got[k]:.4f}, expected {expected[k]:.4f}" + _hint(k, got[k], simulated, real))
         return got
 
     torch.manual_seed(16)
@@ -378,7 +379,7 @@ def test_score_explanation(sub, ref):
     real = torch.tensor([[1.0, 2.0, 0.5, 0.0, 0.0, 0.0]])
     simulated = torch.tensor([[0.5, 0.5, 0.0, 0.5, 0.0, 0.0]])
     got = scored(simulated, real, "detection on 6 tokens (3 fire; 2 of them and 1 other predicted)")
-    assert abs(got["balanced_accuracy"] - 2 / 3) < 1e-6, (
+    assert abs(got["balanced_accuracy"] - 2 / 3) < tol.CLOSED_FORM, (
         f"balanced accuracy = (TPR + TNR) / 2 = (2/3 + 2/3) / 2; got {got['balanced_accuracy']:.4f}")
     scored(torch.rand(5, 4).round(), torch.rand(5, 4) + 0.1, "detection when every token fires")
     scored(torch.rand(5, 4).round(), torch.zeros(5, 4), "detection when no token fires")
@@ -388,7 +389,7 @@ def test_score_explanation(sub, ref):
     imbalanced = torch.zeros(1, 8)
     imbalanced[0, 0] = 1.0  # 1 token fires, 7 do not
     got = scored(torch.ones(1, 8), imbalanced, "detection when 1 of 8 tokens fires and every token is predicted to")
-    assert abs(got["balanced_accuracy"] - 0.5) < 1e-6, "balanced accuracy, not accuracy: (1 + 0) / 2"
+    assert abs(got["balanced_accuracy"] - 0.5) < tol.CLOSED_FORM, "balanced accuracy, not accuracy: (1 + 0) / 2"
 
 
 def _hint(metric: str, value: float, simulated: torch.Tensor, real: torch.Tensor) -> str:
@@ -397,13 +398,13 @@ def _hint(metric: str, value: float, simulated: torch.Tensor, real: torch.Tensor
     if metric == "balanced_accuracy":
         known = scored.flatten()
         fires, predicted = real.flatten() > 0, simulated.flatten() > 0
-        if abs(value - (fires == predicted)[known].double().mean().item()) < 1e-4:
+        if abs(value - (fires == predicted)[known].double().mean().item()) < tol.ATOL:
             return " (that is plain accuracy: balanced accuracy is the mean of the true-positive and true-negative rates)"
         if not known.all():
             return " (a token whose real activation is NaN is not scored: leave it out of both sides)"
     if metric == "pearson" and not scored.all():
         zeroed = torch.corrcoef(torch.stack([simulated.flatten().double(), real.nan_to_num(0).flatten().double()]))[0, 1]
-        if abs(value - zeroed.item()) < 1e-4:
+        if abs(value - zeroed.item()) < tol.ATOL:
             return " (leave tokens whose real activation is NaN out of both sides; do not count them as 0)"
     return ""
 

@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from grader import tolerances as tol
 from grader.checks import box_module, close, diagnose, number, tensor
 from grader.framework import graded
 from grader.replay import recorded
@@ -87,17 +88,19 @@ def test_monosemanticity(sub, ref):
     assert isinstance(got, dict), "monosemanticity returns a dict with keys mass_share, entropy, effective_tokens"
     values = {k: number(got.get(k), f"monosemanticity()[{k!r}]") for k in ("mass_share", "entropy", "effective_tokens")}
     entropy = -(0.4 * math.log2(0.4) * 2 + 0.2 * math.log2(0.2))  # p = (0.4, 0.4, 0.2) over ids 5, 7, 9
-    assert abs(values["mass_share"] - 0.6) < 1e-5, (
+    assert abs(values["mass_share"] - 0.6) < tol.CLOSED_FORM_SUMS, (
         f"ids 5 and 9 carry 2 + 1 of the total mass 5, so the mass share is 0.6; got {values['mass_share']:.4f}"
-        + (" (that is the share of firing tokens, not of activation mass)" if abs(values["mass_share"] - 0.8) < 1e-5 else ""))
+        + (" (that is the share of firing tokens, not of activation mass)"
+           if abs(values["mass_share"] - 0.8) < tol.CLOSED_FORM_SUMS else ""))
     hint = ""
-    if abs(values["entropy"] - entropy * math.log(2)) < 1e-4:
+    if abs(values["entropy"] - entropy * math.log(2)) < tol.CLOSED_FORM_STATISTIC:
         hint = " (that is in nats: use log2 for bits)"
-    elif abs(values["entropy"] - (-(0.2 * math.log2(0.2) * 2 + 0.6 * math.log2(0.6)))) < 1e-4:
+    elif abs(values["entropy"] - (-(0.2 * math.log2(0.2) * 2 + 0.6 * math.log2(0.6)))) < tol.CLOSED_FORM_STATISTIC:
         hint = " (that counts firing tokens (1, 1, 3 of 5), not activation mass per token id)"
-    assert abs(values["entropy"] - entropy) < 1e-4, (
+    assert abs(values["entropy"] - entropy) < tol.CLOSED_FORM_STATISTIC, (
         f"the activation mass per token id is (2, 2, 1) of 5, so the entropy is {entropy:.4f} bits; got {values['entropy']:.4f}{hint}")
-    assert abs(values["effective_tokens"] - 2 ** entropy) < 1e-3, f"effective_tokens = 2 ** entropy = {2 ** entropy:.4f}"
+    assert abs(values["effective_tokens"] - 2 ** entropy) < tol.EFFECTIVE_TOKENS, (
+        f"effective_tokens = 2 ** entropy = {2 ** entropy:.4f}")
     silent = {k: number(v, f"monosemanticity()[{k!r}]") for k, v in sub.monosemanticity(ids, torch.zeros(9), {5: 1.0}).items()}
     assert silent == {"mass_share": 0.0, "entropy": 0.0, "effective_tokens": 1.0}, (
         f"a latent that never fires: mass share 0, entropy 0, 1 effective token (no NaN); got {silent}")
@@ -107,7 +110,7 @@ def test_monosemanticity(sub, ref):
     expected, got = ref.monosemanticity(ids, acts, explanation), sub.monosemanticity(ids, acts, explanation)
     for key, want in expected.items():
         value = number(got[key], f"monosemanticity()[{key!r}]")
-        assert abs(value - want) < 1e-4, f"{key} on 500 random tokens: expected {want:.5f}, got {value:.5f}"
+        assert abs(value - want) < tol.ATOL, f"{key} on 500 random tokens: expected {want:.5f}, got {value:.5f}"
 
 
 @graded(points=2)
@@ -118,14 +121,14 @@ def test_consistency(sub, ref):
     assert isinstance(got, dict), "consistency returns a dict with keys precision, recall, f1"
     values = {k: number(got.get(k), f"consistency()[{k!r}]") for k in ("precision", "recall", "f1")}
     # predicted: ids 1, 3 (5 tokens), firing: 5 tokens, both: 2 (the two firing 1s)
-    assert abs(values["precision"] - 0.4) < 1e-6 and abs(values["recall"] - 0.4) < 1e-6, (
+    assert abs(values["precision"] - 0.4) < tol.CLOSED_FORM and abs(values["recall"] - 0.4) < tol.CLOSED_FORM, (
         f"5 tokens should fire (ids 1 and 3) and 5 fire, 2 of them both: precision 0.4, recall 0.4; got {values}")
     got = {k: number(v, f"consistency()[{k!r}]") for k, v in sub.consistency(ids, acts, {1: 1.0, 4: 1.0}, 0.25).items()}
     # above 0.25: rows 0, 2, 6 fire; predicted: ids 1 and 4 (4 tokens); both: rows 0 and 6
-    assert abs(got["precision"] - 0.5) < 1e-6 and abs(got["recall"] - 2 / 3) < 1e-6, (
+    assert abs(got["precision"] - 0.5) < tol.CLOSED_FORM and abs(got["recall"] - 2 / 3) < tol.CLOSED_FORM, (
         f"with threshold 0.25, 3 tokens fire (activation > threshold), 4 should, 2 both: precision 0.5, recall 2/3; got {got}"
-        + (" (precision and recall are swapped)" if abs(got.get("precision", 0) - 2 / 3) < 1e-6 else ""))
-    assert abs(got["f1"] - 4 / 7) < 1e-6, f"f1 is the harmonic mean 2pr / (p + r) = 4/7; got {got['f1']}"
+        + (" (precision and recall are swapped)" if abs(got.get("precision", 0) - 2 / 3) < tol.CLOSED_FORM else ""))
+    assert abs(got["f1"] - 4 / 7) < tol.CLOSED_FORM, f"f1 is the harmonic mean 2pr / (p + r) = 4/7; got {got['f1']}"
     empty = {k: number(v, f"consistency()[{k!r}]") for k, v in sub.consistency(ids, torch.zeros(8), {9: 1.0}).items()}
     assert empty == {"precision": 0.0, "recall": 0.0, "f1": 0.0}, (
         f"nothing predicted and nothing firing: every measure is 0, not NaN; got {empty}")
@@ -153,14 +156,15 @@ def test_domain_consistency(sub, ref):
         f"the latent fires on 1, 3 and 1 tokens of domains 0, 1, 2: the domain is 1, got {got['domain']}"
         + (" (that is the domain with the most activation mass; count firing tokens)" if got["domain"] == 0 else ""))
     # domain 1: 4 tokens, 3 firing; 5 tokens fire in all
-    assert abs(got["precision"] - 3 / 4) < 1e-6 and abs(got["recall"] - 3 / 5) < 1e-6, (
+    assert abs(got["precision"] - 3 / 4) < tol.CLOSED_FORM and abs(got["recall"] - 3 / 5) < tol.CLOSED_FORM, (
         f"domain 1 has 4 tokens, the latent fires on 3 of them and on 5 tokens in all: precision 3/4, recall 3/5; got {got}"
-        + (" (precision and recall are swapped)" if abs(got["precision"] - 3 / 5) < 1e-6 else ""))
-    assert abs(got["chance"] - 0.4) < 1e-6, (
+        + (" (precision and recall are swapped)" if abs(got["precision"] - 3 / 5) < tol.CLOSED_FORM else ""))
+    assert abs(got["chance"] - 0.4) < tol.CLOSED_FORM, (
         f"chance is the domain's share of all tokens, 4 of 10; got {got['chance']}"
-        + (" (not one over the number of domains)" if abs(got["chance"] - 1 / 3) < 1e-6 else ""))
+        + (" (not one over the number of domains)" if abs(got["chance"] - 1 / 3) < tol.CLOSED_FORM else ""))
     got = _domain_measures(sub.domain_consistency(domains, acts, 0.15), "domain_consistency(threshold=0.15)")
-    assert got["domain"] == 1 and abs(got["precision"] - 2 / 4) < 1e-6 and abs(got["recall"] - 2 / 3) < 1e-6, (
+    assert (got["domain"] == 1 and abs(got["precision"] - 2 / 4) < tol.CLOSED_FORM
+            and abs(got["recall"] - 2 / 3) < tol.CLOSED_FORM), (
         f"with threshold 0.15 the latent fires on 3 tokens (activation > threshold), 2 of them in domain 1's 4: "
         f"domain 1, precision 1/2, recall 2/3; got {got}")
     tie = _domain_measures(sub.domain_consistency(domains, torch.tensor([1.0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0])), "domain_consistency()")
@@ -174,7 +178,8 @@ def test_domain_consistency(sub, ref):
         expected = ref.domain_consistency(domains, acts, threshold)
         got = _domain_measures(sub.domain_consistency(domains, acts, threshold), f"domain_consistency(threshold={threshold})")
         for key, want in expected.items():
-            assert abs(got[key] - want) < 1e-6, f"{key} on 600 random tokens (threshold {threshold}): expected {want:.5f}, got {got[key]:.5f}"
+            assert abs(got[key] - want) < tol.COUNTED, (
+                f"{key} on 600 random tokens (threshold {threshold}): expected {want:.5f}, got {got[key]:.5f}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,11 +198,13 @@ def test_steering_hook(sub, ref):
         where = torch.zeros(10, dtype=torch.bool)
         where[positions if positions is not None else slice(None)] = True
         assert change.shape == clean.shape, f"the residual stream changed shape to {tuple(change.shape)}"
-        assert torch.allclose(change[:, ~where], torch.zeros(()), atol=1e-5), (
-            f"positions {positions}: the residual stream also changed at other positions "
-            f"{sorted(set(torch.nonzero(change.abs().amax(-1) > 1e-5)[:, 1].tolist()) - set(where.nonzero().flatten().tolist()))}: "
+        elsewhere = lambda: sorted(  # noqa: E731
+            set(torch.nonzero(change.abs().amax(-1) > tol.SAME_MODEL)[:, 1].tolist())
+            - set(where.nonzero().flatten().tolist()))
+        assert torch.allclose(change[:, ~where], torch.zeros(()), atol=tol.SAME_MODEL), (
+            f"positions {positions}: the residual stream also changed at other positions {elsewhere()}: "
             "add the vector only at the given positions")
-        assert torch.allclose(change[:, where], vector.expand_as(change[:, where]), atol=1e-5), (
+        assert torch.allclose(change[:, where], vector.expand_as(change[:, where]), atol=tol.SAME_MODEL), (
             f"positions {positions}: the residual stream after block {LAYER} must change by exactly the vector there; "
             f"the change has norm {change[:, where].norm(dim=-1).mean():.4f}, the vector {vector.norm():.4f}")
         expected = _steered_logits(ref, tokens, vector, positions)
@@ -255,7 +262,8 @@ def test_steering_effect(sub, ref):
             _steering_effect(ref, encoder, feature, tokens, alphas)["kl"],
     }
     # relative agreement: KL(Q || P) is only 1-2% away from KL(P || Q) here
-    assert kl.shape == expected["kl"].shape and torch.allclose(kl, expected["kl"], rtol=1e-3, atol=1e-6), diagnose(
+    assert kl.shape == expected["kl"].shape and torch.allclose(
+        kl, expected["kl"], rtol=tol.KL_RTOL, atol=tol.KL_ATOL), diagnose(
         kl, expected["kl"], "the KL divergences", mistakes) + (
         " (KL(P || Q) = Σ P (log P - log Q) with P the clean next-token distribution at the last position, Q the "
         "steered one, averaged over the batch)")
@@ -289,7 +297,7 @@ def test_clamp_latent(sub, ref):
     assert not close(same, without_error) or close(same, clean_logits), (
         "clamping a latent to its own value replaced the residual stream by the SAE's reconstruction: add the error "
         "term x - decode(encode(x)) back")
-    assert torch.allclose(same, clean_logits, atol=1e-4), (
+    assert torch.allclose(same, clean_logits, atol=tol.THROUGH_MODEL), (
         f"clamping a latent to its own value must leave the model unchanged; the logits moved by up to "
         f"{(same - clean_logits).abs().max():.3g}")
     positions, value = [1, 4, 6], 2.5
@@ -297,15 +305,15 @@ def test_clamp_latent(sub, ref):
                             student_model, tokens)
     others = torch.ones(9, dtype=torch.bool)
     others[positions] = False
-    assert torch.allclose(resid[:, others], clean_resid[:, others], atol=1e-5), (
+    assert torch.allclose(resid[:, others], clean_resid[:, others], atol=tol.SAME_MODEL), (
         f"clamping at positions {positions} also changed the residual stream at other positions")
     z = sae.encode(clean_resid[:, positions])
-    assert not torch.allclose(resid[:, positions], clean_resid[:, positions], atol=1e-5), (
+    assert not torch.allclose(resid[:, positions], clean_resid[:, positions], atol=tol.SAME_MODEL), (
         f"clamping latent 3 to {value} (its values there: {z[..., 3].flatten().tolist()}) changed nothing: compute the "
         "error term with the original codes, x - decode(z), not with the clamped ones")
     change = resid[:, positions] - clean_resid[:, positions]
     wanted = (value - z[..., 3])[..., None] * tensors["W_dec"][3]
-    assert torch.allclose(change, wanted, atol=1e-4), (
+    assert torch.allclose(change, wanted, atol=tol.FLOAT_IDENTITY), (
         "at the clamped positions the residual stream must change by (value - z_i) * W_dec[i] (decode(z') - decode(z)); "
         f"it changed by a vector of norm {change.norm(dim=-1).mean():.4f} instead of {wanted.norm(dim=-1).mean():.4f}")
     expected = _clamped(ref, tensors, tokens, 3, value, positions)
@@ -340,8 +348,8 @@ def test_ablation_effect(sub, ref):
             "fires is decided on the clean residual stream, at the position that predicts the next token)")
         for key in ("firing", "not_firing"):
             assert not math.isnan(values[key]), f"value {value}: the mean loss change where the latent {key.replace('_', ' ')} is NaN"
-            flipped = abs(values[key] + expected[key]) < 1e-5 and abs(expected[key]) > 1e-4
-            assert abs(values[key] - expected[key]) < 1e-4, (
+            flipped = abs(values[key] + expected[key]) < tol.MISTAKE and abs(expected[key]) > tol.THROUGH_MODEL
+            assert abs(values[key] - expected[key]) < tol.THROUGH_MODEL, (
                 f"value {value}: mean loss change where the latent {key.replace('_', ' ')}: expected {expected[key]:+.5f}, "
                 f"got {values[key]:+.5f}" + (" (the sign: ablated minus clean)" if flipped else
                                              " (clamp through the SAE, keeping the error term, at positions >= skip_first)"))
@@ -366,7 +374,7 @@ def _check_components(sub, ref, which: str, student_model, model, tokens: torch.
     assert names == list(want_names), f"{which}: component names should be {list(want_names)}, got {names}"
     total = residual_stream(model, tokens, layer)
     assert components.shape == want.shape, f"{which}: components must be {tuple(want.shape)}, got {tuple(components.shape)}"
-    assert torch.allclose(components.sum(0), total, atol=1e-4), (
+    assert torch.allclose(components.sum(0), total, atol=tol.FLOAT_IDENTITY), (
         f"{which}: the components do not add up to the residual stream after block {layer} (max gap "
         f"{(components.sum(0) - total).abs().max():.3g}): the embedding is block 0's input; each attention's output is "
         "the first element of its tuple")
@@ -398,12 +406,12 @@ def test_feature_attribution(sub, ref):
     contributions, constant = tensor(result[0], "contributions"), number(result[1], "constant")
     expected, want_constant = ref.feature_attribution(components, sae, 4)
     pre = ((components.sum(0) - sae.b_dec) @ sae.W_enc[:, 4] + sae.b_enc[4]).item()
-    assert abs(contributions.sum().item() + constant - pre) < 1e-4, (
+    assert abs(contributions.sum().item() + constant - pre) < tol.FLOAT_IDENTITY, (
         f"contributions.sum() + constant must be the pre-activation {pre:.5f} of the summed components; got "
         f"{contributions.sum().item() + constant:.5f}" + (
             " (the constant is b_enc[i] - b_dec · W_enc[:, i]: the decoder bias is subtracted once, not per component)"
-            if abs(constant - tensors["b_enc"][4].item()) < 1e-5 else ""))
+            if abs(constant - tensors["b_enc"][4].item()) < tol.MISTAKE else ""))
     assert close(contributions, expected), diagnose(contributions, expected, "the contributions", {
         "a component contributes c · W_enc[:, i] (the encoder column), not c · W_dec[i]": components @ tensors["W_dec"][4],
     })
-    assert abs(constant - want_constant) < 1e-4, f"constant: expected {want_constant:.5f}, got {constant:.5f}"
+    assert abs(constant - want_constant) < tol.ATOL, f"constant: expected {want_constant:.5f}, got {constant:.5f}"

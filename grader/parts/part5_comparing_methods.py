@@ -15,6 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from grader import tolerances as tol
 from grader.checks import box_module, close, diagnose, number, tensor
 from grader.framework import graded
 from grader.replay import recorded
@@ -71,23 +72,25 @@ def _check_fit(sub, ref, x: torch.Tensor, y: torch.Tensor, l2: float, case: str)
     w, b = tensor(result[0], "w"), tensor(result[1], "b").reshape(())
     want_w, want_b = ref.fit_logistic(x, y, l2)
     assert w.shape == want_w.shape, f"{case}: w must have shape {tuple(want_w.shape)}, got {tuple(w.shape)}"
-    if _relative_error(w, want_w) < 2e-3 and abs(b - want_b) < 2e-3:
+    if _relative_error(w, want_w) < tol.PROBE_FIT and abs(b - want_b) < tol.PROBE_FIT:
         return
     # Each plausible mistake minimises another objective; where it does, the gradient of the right
     # objective is what the missing or extra term contributes there.
     grad_w, grad_b = _gradient(x, y, l2, w, b)
-    near = lambda a, want: (a - want).norm() <= 1e-2 * want.norm() + 1e-5  # noqa: E731
+    near = lambda a, want: (  # noqa: E731
+        (a - want).norm() <= tol.GRADIENT_MATCH_RTOL * want.norm() + tol.GRADIENT_MATCH_ATOL)
     penalty = l2 * w.double()
-    if near(grad_w, torch.zeros_like(grad_w)) and abs(grad_b + l2 * b.item()) < 1e-4 and abs(grad_b) > 1e-4:
+    if (near(grad_w, torch.zeros_like(grad_w)) and abs(grad_b + l2 * b.item()) < tol.CONVERGED_GRADIENT
+            and abs(grad_b) > tol.CONVERGED_GRADIENT):
         raise AssertionError(f"{case}: the bias is penalised too: the L2 penalty is on w only")
-    if near(grad_w, -penalty) and abs(grad_b) < 1e-4:
+    if near(grad_w, -penalty) and abs(grad_b) < tol.CONVERGED_GRADIENT:
         raise AssertionError(f"{case}: the penalty is λ ||w||², twice the objective's λ / 2 ||w||²")
-    if near(grad_w, penalty * (1 - 1 / len(y))) and abs(grad_b) < 1e-4:
+    if near(grad_w, penalty * (1 - 1 / len(y))) and abs(grad_b) < tol.CONVERGED_GRADIENT:
         raise AssertionError(f"{case}: the cross-entropy is summed over rows: take its mean, so that λ does not depend on n")
-    if near(grad_w, penalty) and abs(grad_b) < 1e-4:
+    if near(grad_w, penalty) and abs(grad_b) < tol.CONVERGED_GRADIENT:
         raise AssertionError(f"{case}: λ is ignored: add the penalty λ / 2 ||w||²")
     gradient = math.hypot(grad_w.norm().item(), grad_b)
-    assert gradient < 1e-4, (
+    assert gradient < tol.CONVERGED_GRADIENT, (
         f"{case}: not converged: the objective's gradient at your (w, b) has norm {gradient:.2g} (0 at the minimum); "
         "run the optimiser to convergence (float64, full batch, LBFGS with line_search_fn='strong_wolfe')")
     raise AssertionError(f"{case}: w differs from the minimiser by {_relative_error(w, want_w):.2%} (b: got {b.item():.4f}, "
@@ -110,12 +113,14 @@ def test_auroc(sub, ref):
     # positives 0.9, 0.8, 0.3 against negatives 0.8, 0.2, 0.8: 3 + (0.5 + 1 + 0.5) + 1 = 6 wins of 9
     hint = {round(7 / 9, 6): " (ties counted as wins: a tie counts one half)", round(5 / 9, 6): " (ties counted as losses: a tie counts one half)",
             round(1 / 3, 6): " (positives and negatives swapped)"}.get(round(got, 6), "")
-    assert abs(got - 2 / 3) < 1e-6, f"3 positives against 3 negatives with two ties win 6 of 9 pairs: AUROC 2/3, got {got:.4f}{hint}"
+    assert abs(got - 2 / 3) < tol.CLOSED_FORM, (
+        f"3 positives against 3 negatives with two ties win 6 of 9 pairs: AUROC 2/3, got {got:.4f}{hint}")
     g = torch.Generator().manual_seed(54)
     labels = (torch.rand(500, generator=g) < 0.3).long()
     scores = torch.round((torch.randn(500, generator=g) + labels) * 4) / 4  # many ties
     got, want = number(sub.auroc(scores, labels), "auroc"), ref.auroc(scores, labels)
-    assert abs(got - want) < 1e-6, f"500 scores with many ties, 30% positive: expected AUROC {want:.5f}, got {got:.5f}"
+    assert abs(got - want) < tol.COUNTED, (
+        f"500 scores with many ties, 30% positive: expected AUROC {want:.5f}, got {got:.5f}")
 
 
 L2S = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
@@ -159,11 +164,11 @@ def test_train_probe(sub, ref):
     on_train, on_test = (ref.train_probe(*_validating_on(x, labels, split, rows), L2S)["validation_auroc"] for rows in (0, 2))
     assert on_validation.shape == expected["validation_auroc"].shape, (
         f"validation_auroc holds one AUROC per λ: shape ({len(L2S)},), got {tuple(on_validation.shape)}")
-    assert not torch.allclose(on_validation, on_train, atol=1e-3), (
+    assert not torch.allclose(on_validation, on_train, atol=tol.LEAK_AUROC), (
         "validation_auroc was measured on the train rows: a probe scores well on the rows it was fitted on")
-    assert not torch.allclose(on_validation, on_test, atol=1e-3), (
+    assert not torch.allclose(on_validation, on_test, atol=tol.LEAK_AUROC), (
         "validation_auroc was measured on the test rows: choosing λ on them makes the test score optimistic")
-    assert torch.allclose(on_validation, expected["validation_auroc"], atol=2e-3), (
+    assert torch.allclose(on_validation, expected["validation_auroc"], atol=tol.PROBE_AUROC), (
         f"validation AUROC per λ {L2S}: expected {[round(a, 3) for a in expected['validation_auroc'].tolist()]}, got "
         f"{[round(a, 3) for a in on_validation.tolist()]} (fit each λ on the standardised train rows, score the validation rows)")
     l2 = number(got["l2"], "l2")
@@ -174,12 +179,14 @@ def test_train_probe(sub, ref):
     z = (x - expected["mean"]) / expected["std"]
     fitted_on = split == 0
     on_train_rows = ((z[fitted_on] @ w + b > 0).float() == labels[fitted_on]).float().mean().item()
-    assert abs(accuracy - on_train_rows) > 1e-6 or abs(accuracy - expected["test_accuracy"]) < 1e-6, (
+    assert abs(accuracy - on_train_rows) > tol.COUNTED or abs(accuracy - expected["test_accuracy"]) < tol.COUNTED, (
         f"test_accuracy {accuracy:.3f} is the accuracy on the train rows: evaluate on the test rows (split == 2)")
-    assert abs(accuracy - expected["test_accuracy"]) < 0.01 and abs(area - expected["test_auroc"]) < 2e-3, (
+    assert (abs(accuracy - expected["test_accuracy"]) < tol.PROBE_ACCURACY
+            and abs(area - expected["test_auroc"]) < tol.PROBE_AUROC), (
         f"on the test rows: expected accuracy {expected['test_accuracy']:.4f} and AUROC {expected['test_auroc']:.4f}, got "
         f"{accuracy:.4f} and {area:.4f} (a row is positive when its score x·w + b > 0)")
-    assert _relative_error(w, expected["w"]) < 1e-2, "w (in standardised coordinates) differs from the probe fitted with the chosen λ"
+    assert _relative_error(w, expected["w"]) < tol.PROBE_W_RTOL, (
+        "w (in standardised coordinates) differs from the probe fitted with the chosen λ")
 
 
 @graded(points=1)
@@ -247,7 +254,8 @@ def test_span_fractions(sub, ref):
     got = tensor(sub.span_fractions(v, W_dec, order, ks), "span_fractions")
     expected = ref.span_fractions(v, W_dec, order, ks)
     assert close(got, expected), diagnose(got, expected, "50 random decoder rows in 16 dimensions", {})
-    assert abs(got[-1] - 1) < 1e-4, "16 random directions span all 16 dimensions: the fraction at k = 16 is 1"
+    assert abs(got[-1] - 1) < tol.FLOAT_IDENTITY, (
+        "16 random directions span all 16 dimensions: the fraction at k = 16 is 1")
 
 
 @graded(points=2, visible=False)
@@ -341,9 +349,10 @@ def test_sparse_probing(sub, ref):
     expected = ref.sparse_probing(codes, labels, split, ks, l2s)
     leaked = torch.tensor(_curve_choosing_on_all_rows(ref, codes, labels, split, ks, l2s))
     assert accuracy.shape == (len(ks),) and area.shape == (len(ks),), f"one accuracy and one AUROC per k: shape ({len(ks)},)"
-    assert not torch.allclose(accuracy, leaked, atol=1e-6), (
+    assert not torch.allclose(accuracy, leaked, atol=tol.COUNTED), (
         "the latents were chosen with the test rows (latent 20 tracks the label there only): choose them on the train rows")
-    assert torch.allclose(accuracy, expected["test_accuracy"], atol=0.011) and torch.allclose(area, expected["test_auroc"], atol=2e-3), (
+    assert (torch.allclose(accuracy, expected["test_accuracy"], atol=tol.SPARSE_PROBE_ACCURACY)
+            and torch.allclose(area, expected["test_auroc"], atol=tol.PROBE_AUROC)), (
         f"for k = {ks}: expected test accuracy {[round(a, 3) for a in expected['test_accuracy'].tolist()]} and AUROC "
         f"{[round(a, 3) for a in expected['test_auroc'].tolist()]}, got {[round(a, 3) for a in accuracy.tolist()]} and "
         f"{[round(a, 3) for a in area.tolist()]} (top_latents on the train rows, then train_probe on those columns)")
@@ -393,8 +402,10 @@ def test_steered_kl(sub, ref):
         "only the last position: average over every position of every sequence": kl[:, -1].mean().item(),
         "that is in bits: use the natural logarithm (nats)": kl.mean().item() / math.log(2),
     }
-    hint = next((f" ({m})" for m, wrong in mistakes.items() if abs(got - wrong) < 1e-3 * abs(wrong) + 1e-7), "")
-    assert abs(got - want) < 1e-3 * want + 1e-7, f"expected a KL divergence of {want:.5f} nats, got {got:.5f}{hint}"
+    hint = next((f" ({m})" for m, wrong in mistakes.items()
+                 if abs(got - wrong) < tol.KL_RTOL * abs(wrong) + tol.STEERED_KL_ATOL), "")
+    assert abs(got - want) < tol.KL_RTOL * want + tol.STEERED_KL_ATOL, (
+        f"expected a KL divergence of {want:.5f} nats, got {got:.5f}{hint}")
     assert not box_module(sub, "saecourse.hooks").registered_hooks(student_model), "a hook is left on the model after steered_kl"
 
 
@@ -442,7 +453,8 @@ def test_compare_steering(sub, ref):
     continuations = values["continuations"].long()
     assert continuations.shape == expected["continuations"].shape, (
         f"continuations: [n_dir, batch, n_new] = {tuple(expected['continuations'].shape)}, got {tuple(continuations.shape)}")
-    assert torch.equal(continuations[0], continuations[1]) and torch.allclose(values["kl"][0], values["kl"][1], rtol=1e-4), (
+    assert (torch.equal(continuations[0], continuations[1])
+            and torch.allclose(values["kl"][0], values["kl"][1], rtol=tol.SAME_STEERING_RTOL)), (
         "directions 0 and 1 point the same way (norms 1.3 and 5.2): at equal added norm they must do exactly the same. "
         "Scale each direction to unit length, then by norm")
     assert torch.equal(continuations, expected["continuations"]), (
@@ -453,12 +465,13 @@ def test_compare_steering(sub, ref):
     for j in range(3):
         for key in ("concept", "loss"):
             value, want = values[key][j].item(), expected[key][j].item()
-            if abs(value - want) > 1e-4 * abs(want) + 1e-6:
+            if abs(value - want) > tol.CONTINUATION_RTOL * abs(want) + tol.CONTINUATION_ATOL:
                 vector = norm * F.normalize(directions[j], dim=0)
                 mistakes = _readings(expected["continuations"][j], prompts, vector, probe_w, probe_b)
-                hint = next((m for m, wrong in mistakes.items() if abs(value - wrong) < 1e-4 * abs(wrong) + 1e-6), None)
+                hint = next((m for m, wrong in mistakes.items()
+                             if abs(value - wrong) < tol.CONTINUATION_RTOL * abs(wrong) + tol.CONTINUATION_ATOL), None)
                 raise AssertionError(f"direction {j}, {key}: expected {want:.5f}, got {value:.5f}" + (f" ({hint})" if hint else ""))
-    assert torch.allclose(values["kl"], expected["kl"], rtol=1e-3, atol=1e-7), (
+    assert torch.allclose(values["kl"], expected["kl"], rtol=tol.KL_RTOL, atol=tol.STEERED_KL_ATOL), (
         f"KL on the unrelated tokens: expected {expected['kl'].tolist()}, got {values['kl'].tolist()} (steered_kl with the "
         "scaled vector)")
     clean = sub.compare_steering(student_model, LAYER, directions[:1], 0.0, prompts, unrelated, probe_w, probe_b, n_new)

@@ -323,14 +323,14 @@ def test_topk_step(sub, ref):
     got, losses = _student_steps(sub, params, batches, 0.01, unclipped)
     want = _reference_step(ref, params, batches, 0.01, unclipped)
     norms = got["W_dec"].norm(dim=-1)
-    assert torch.allclose(norms, torch.ones(D_SAE), atol=1e-5), (
+    assert torch.allclose(norms, torch.ones(D_SAE), atol=tol.ROW_NORM), (
         f"after each step every decoder row must have unit norm (renormalise in place, under torch.no_grad()); got norms "
         f"{norms.min():.3f}-{norms.max():.3f}")
     first = want["losses"][0]
-    assert abs(losses[0] - first) < 1e-4 * first, (
+    assert abs(losses[0] - first) < tol.RTOL * first, (
         f"the loss of the first batch: expected {first:.4f}, got {losses[0]:.4f}"
         + (" (averaged over d_in too: sum the squared error over d_in, average over the batch)"
-           if abs(losses[0] * D_IN - first) < 1e-4 * first else
+           if abs(losses[0] * D_IN - first) < tol.RTOL * first else
            " (the loss is the squared reconstruction error alone, with no penalty on the codes)"))
     if not all(close(got[n], want["params"][n]) for n in want["params"]):
         once, _ = _student_steps(sub, params, batches[:1], 0.01, unclipped)
@@ -367,13 +367,16 @@ def test_shrinkage(sub, ref):
         "token 2 has no active latent (x̂ = b_dec): leave it out of the mean": (0.5 + 0.8) / 3,
         "‖x̂ - b_dec‖ / ‖x - b_dec‖ per token, then the mean (not a ratio of summed norms)": (1.5 + 3.2) / (3 + 4),
     }
-    hint = next((f" ({m})" for m, wrong in ratio_mistakes.items() if abs(ratio - wrong) < 1e-5), "")
-    assert abs(ratio - want_ratio) < 1e-5, f"norm_ratio: tokens 0 and 1 are reconstructed at 0.5 and 0.8 of their length: expected {want_ratio:.4f}, got {ratio:.4f}{hint}"
+    hint = next((f" ({m})" for m, wrong in ratio_mistakes.items() if abs(ratio - wrong) < tol.CLOSED_FORM_SUMS), "")
+    assert abs(ratio - want_ratio) < tol.CLOSED_FORM_SUMS, (
+        f"norm_ratio: tokens 0 and 1 are reconstructed at 0.5 and 0.8 of their length: expected {want_ratio:.4f}, "
+        f"got {ratio:.4f}{hint}")
     scale_mistakes = {
         "that scale maps x - b_dec onto x̂ - b_dec (Σ ⟨x - b, x̂ - b⟩ / Σ ‖x - b‖²): s* scales what the codes write, "
         "Σ ⟨x - b, x̂ - b⟩ / Σ ‖x̂ - b‖²": (0.5 * 9 + 0.8 * 16) / (9 + 16 + 4),
         "the mean of per-token scales: s* is one least-squares scale over all tokens": (1 / 0.5 + 1 / 0.8) / 2,
         "measured without b_dec: scale what the codes write, x̂ - b_dec": ((x * x_hat).sum() / x_hat.square().sum()).item(),
     }
-    hint = next((f" ({m})" for m, wrong in scale_mistakes.items() if abs(scale - wrong) < 1e-5), "")
-    assert abs(scale - want_scale) < 1e-5, f"best_scale: expected {want_scale:.5f} (= 17.3 / 12.49), got {scale:.5f}{hint}"
+    hint = next((f" ({m})" for m, wrong in scale_mistakes.items() if abs(scale - wrong) < tol.CLOSED_FORM_SUMS), "")
+    assert abs(scale - want_scale) < tol.CLOSED_FORM_SUMS, (
+        f"best_scale: expected {want_scale:.5f} (= 17.3 / 12.49), got {scale:.5f}{hint}")

@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from grader import tolerances as tol
 from grader.checks import box_module, close, diagnose, number, scratch, submitted_file, tensor
 from grader.framework import graded
 from grader.replay import recorded
@@ -50,22 +51,24 @@ def test_discover(sub, ref):
     u, var = 17.0, 20 / 12 * (10 - 120 / 72)
     z = (u - 10) / math.sqrt(var)
     p = 0.5 * math.erfc(z / math.sqrt(2))
-    assert got["rate_pos"].tolist()[0] == 0.75 and abs(got["rate_neg"][0].item() - 0.2) < 1e-6, (
+    assert got["rate_pos"].tolist()[0] == 0.75 and abs(got["rate_neg"][0].item() - 0.2) < tol.CLOSED_FORM, (
         f"latent 0 fires on 3 of 4 positive rows and 1 of 5 negative rows: rates 0.75 and 0.2, got "
         f"{got['rate_pos'][0].item():.3f} and {got['rate_neg'][0].item():.3f}")
     auroc = got["auroc"][0].item()
     hint = {round(19 / 20, 6): " (a tie counted as a win: count it one half)", round(15 / 20, 6): " (a tie counted as a loss)",
             round(3 / 20, 6): " (positives and negatives swapped)"}.get(round(auroc, 6), "")
-    assert abs(auroc - 0.85) < 1e-6, f"latent 0: U = 17 of 20 pairs, AUROC 0.85; got {auroc:.4f}{hint}"
+    assert abs(auroc - 0.85) < tol.CLOSED_FORM, f"latent 0: U = 17 of 20 pairs, AUROC 0.85; got {auroc:.4f}{hint}"
     untied = (u - 10) / math.sqrt(20 / 12 * 10)
     z_got = got["z"][0].item()
-    hint = " (the variance without the tie correction: five zero codes tie)" if abs(z_got - untied) < 1e-4 else ""
-    assert abs(z_got - z) < 1e-4, f"latent 0: z = (17 - 10) / σ with the tie-corrected σ = {math.sqrt(var):.5f}: {z:.5f}; got {z_got:.5f}{hint}"
+    hint = (" (the variance without the tie correction: five zero codes tie)"
+            if abs(z_got - untied) < tol.CLOSED_FORM_STATISTIC else "")
+    assert abs(z_got - z) < tol.CLOSED_FORM_STATISTIC, (
+        f"latent 0: z = (17 - 10) / σ with the tie-corrected σ = {math.sqrt(var):.5f}: {z:.5f}; got {z_got:.5f}{hint}")
     p_got = got["p"][0].item()
     mistakes = {round(2 * p, 6): "two-sided: the question is one-sided (fires more on positives)",
                 round(1 - p, 6): "the lower tail: p = 1 - Φ(z) = Φ(-z)"}
-    hint = next((f" ({m})" for value, m in mistakes.items() if abs(p_got - value) < 1e-5), "")
-    assert abs(p_got - p) < 1e-5, f"latent 0: one-sided p = 1 - Φ({z:.4f}) = {p:.6f}; got {p_got:.6f}{hint}"
+    hint = next((f" ({m})" for value, m in mistakes.items() if abs(p_got - value) < tol.P_VALUE), "")
+    assert abs(p_got - p) < tol.P_VALUE, f"latent 0: one-sided p = 1 - Φ({z:.4f}) = {p:.6f}; got {p_got:.6f}{hint}"
     assert got["auroc"][2].item() < 0.5 and got["p"][2].item() > 0.5, (
         "latent 2 fires on negatives only: AUROC below 1/2 and p above 1/2 (the test is one-sided)")
     g = torch.Generator().manual_seed(71)
@@ -82,7 +85,8 @@ def test_discover_with_a_silent_latent(sub, ref):
     got = _stats(sub.discover(codes, labels))
     assert torch.isfinite(got["z"][1]) and torch.isfinite(got["p"][1]), (
         f"latent 1 never fires, so σ = 0: give it z = 0 and p = 1/2 (got z {got['z'][1].item()}, p {got['p'][1].item()})")
-    assert got["z"][1].item() == 0 and abs(got["p"][1].item() - 0.5) < 1e-6 and got["auroc"][1].item() == 0.5, (
+    assert (got["z"][1].item() == 0 and abs(got["p"][1].item() - 0.5) < tol.CLOSED_FORM
+            and got["auroc"][1].item() == 0.5), (
         "a latent that never fires: AUROC 1/2 (every pair ties), z = 0, p = 1/2")
 
 
@@ -119,13 +123,14 @@ def test_completeness(sub, ref):
     assert isinstance(got, dict) and set(keys) <= set(got), f"completeness returns a dict with keys {keys}"
     want = _reference_completeness(ref, codes, x, labels, split, ks)
     full = number(got["probe_auroc"], "probe_auroc")
-    assert abs(full - want["probe_auroc"]) < 2e-3, (
+    assert abs(full - want["probe_auroc"]) < tol.PROBE_AUROC, (
         f"the probe on the full activation: test AUROC {want['probe_auroc']:.4f}, got {full:.4f} (probes.train_probe on x)")
     aurocs, recovered = tensor(got["auroc"], "auroc").double(), tensor(got["recovered"], "recovered").double()
     accuracy = _accuracies(codes, labels, split, ks)
     assert aurocs.shape == (len(ks),), f"one AUROC per k: shape ({len(ks)},), got {tuple(aurocs.shape)}"
-    assert not torch.allclose(aurocs, accuracy.double(), atol=1e-6), "those are test accuracies: report each sparse probe's test AUROC"
-    assert torch.allclose(aurocs, want["auroc"].double(), atol=2e-3), (
+    assert not torch.allclose(aurocs, accuracy.double(), atol=tol.COUNTED), (
+        "those are test accuracies: report each sparse probe's test AUROC")
+    assert torch.allclose(aurocs, want["auroc"].double(), atol=tol.PROBE_AUROC), (
         f"sparse probes on the top k = {ks} latents: test AUROC {[round(a, 4) for a in want['auroc'].tolist()]}, got "
         f"{[round(a, 4) for a in aurocs.tolist()]} (probes.train_probe on codes[:, :k])")
     mistakes = {"the AUROC ratio without subtracting chance: (AUROC_k - 1/2) / (AUROC_full - 1/2)": want["auroc"] / want["probe_auroc"]}
@@ -211,6 +216,6 @@ def test_pipeline(sub, ref):
     summary = json.loads((out / "summary.json").read_text())
     got = torch.tensor(summary["completeness"]["recovered"])
     expected = torch.tensor(want["completeness"]["recovered"])
-    assert got.shape == expected.shape and torch.allclose(got, expected, atol=2e-3), (
+    assert got.shape == expected.shape and torch.allclose(got, expected, atol=tol.PROBE_RECOVERED), (
         f"the completeness table: recovered shares {[round(v, 3) for v in expected.tolist()]}, got "
         f"{[round(v, 3) for v in got.tolist()]}")
