@@ -48,7 +48,7 @@ from nbgrader.coursedir import CourseDirectory
 
 from grader.execute import describe_cell
 from grader.framework import COURSE, REPO, graded_tests, part_name, parts
-from grader.loader import CHECK_CALL, code_lines
+from saecourse.cells import CHECK_CALL, code_lines
 from grader.nbgrader_course import add_source, add_submission, course_directory, notebook_path
 
 STUDENTS = ("reference", "stub")

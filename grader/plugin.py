@@ -19,7 +19,7 @@ import pytest
 
 from grader import framework, sandbox
 from grader import limits as bounds
-from grader.loader import definition_sources, read_cells
+from saecourse.cells import definition_sources, read_cells
 from grader.limits import Limits
 from grader.remote import Box, SubmissionError
 

@@ -302,7 +302,7 @@ def record(part: str, solutions: Path) -> dict:
     unconfined) with a recording reference; return the visible key's content."""
     from grader import answers
     from grader.framework import graded_tests, reference, start_test, tests_module
-    from grader.loader import definition_sources, read_cells
+    from saecourse.cells import definition_sources, read_cells
     from grader.limits import SubmissionLimits
     from grader.remote import Box
 

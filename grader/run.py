@@ -60,7 +60,7 @@ def find_submission_file(folder: Path, part: str) -> Path | None:
     candidates = {p.suffix: p for p in folder.glob(f"{part}.*") if PART_FILE.match(p.name)}
     if len(candidates) < 2:
         return next(iter(candidates.values()), None)
-    from grader.loader import definition_sources, read_cells
+    from saecourse.cells import definition_sources, read_cells
 
     py, ipynb = candidates[".py"], candidates[".ipynb"]
     code = {p: definition_sources(read_cells(p)) for p in (py, ipynb)}

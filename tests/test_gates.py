@@ -9,7 +9,7 @@ import pytest
 
 from grader.build import build, read_source
 from grader.framework import REPO, parts, graded_tests
-from grader.loader import is_test_cell
+from saecourse.cells import is_test_cell
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)

@@ -14,7 +14,7 @@ import torch
 from gradebox import wire
 from grader import answers
 from grader.framework import REPO, graded_tests, parts
-from grader.loader import definition_sources, read_cells, read_percent
+from saecourse.cells import definition_sources, read_cells, read_percent
 from grader.release import build_release, needed_revealing
 from tests.test_gates import SOLUTION
 from tests.mutation import wrong_answers

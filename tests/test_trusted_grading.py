@@ -12,7 +12,7 @@ import torch
 from gradebox import wire
 from grader import answers
 from grader.framework import REPO
-from grader.loader import read_cells
+from saecourse.cells import read_cells
 from grader.run import Limits, grade_part
 from grader.sandbox import readable_paths
 from tests.conftest import make_submission
@@ -66,7 +66,7 @@ def test_same_submission_same_score_three_times(tmp_path):
 
 NOTEBOOK = """
 import sys, types
-from grader.loader import definition_sources, read_cells
+from saecourse.cells import definition_sources, read_cells
 from gradebox import CheckFailed
 for source in ("solutions", "student"):
     namespace = types.ModuleType("__main__").__dict__

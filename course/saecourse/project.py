@@ -18,7 +18,6 @@ Part 7 notebook file (``python -m saecourse.project CONFIG --exercises part7_pro
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import dataclasses
 import hashlib
@@ -31,13 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jupytext
 import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import activations, concepts, corpus, interpret, interventions, models, probes, saes
+from . import activations, cells, concepts, corpus, interpret, interventions, models, probes, saes
 from .concepts import SPLITS, LabelledText
 from .files import atomic_path
 from .utils import cache_dir, output_dir, sized
@@ -195,14 +193,12 @@ class Exercises:
 
 
 def exercises_from(notebook: str | Path) -> Exercises:
-    """``discover`` and ``completeness`` as a Part 7 notebook (``.py`` or ``.ipynb``) defines them: its imports,
-    functions and classes run, nothing else (no demo, no check)."""
+    """``discover`` and ``completeness`` as a Part 7 notebook (``.py`` or ``.ipynb``) defines them: its
+    definition cells run, by the grader's rule (``saecourse.cells``: no demo, no check)."""
     notebook = Path(notebook)
-    cells = [c for c in jupytext.read(notebook).cells if c.cell_type == "code"]
-    kept = [node for cell in cells for node in ast.parse(cell.source).body
-            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
     namespace: dict = {"__name__": "part7_exercises"}
-    exec(compile(ast.Module(body=kept, type_ignores=[]), str(notebook), "exec"), namespace)
+    for number, source in enumerate(cells.definition_sources(cells.read_cells(notebook)), 1):
+        exec(compile(source, f"{notebook} (definition cell {number})", "exec"), namespace)
     missing = [name for name in ("discover", "completeness") if not callable(namespace.get(name))]
     if missing:
         raise ProjectError(f"{notebook} defines no {missing}: pass a Part 7 notebook")
