@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
 
 from grader import tolerances as tol
+from grader.remote import connection
 
 
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -43,7 +45,7 @@ def number(value, what: str) -> float:
 
 def box_module(sub, name: str):
     """A module imported in the submission's process (``saecourse.models``, ``gradebox.standins``)."""
-    return sub._box.request({"op": "import", "module": name}, name)
+    return connection(sub).request({"op": "import", "module": name}, name)
 
 
 def seed(sub, n: int) -> None:
@@ -53,7 +55,7 @@ def seed(sub, n: int) -> None:
 
 def scratch(sub) -> Path:
     """A folder the submission may write to, readable here at the same path."""
-    return sub._box.scratch_folder()
+    return connection(sub).scratch_folder()
 
 
 def submitted_file(sub, path: Path) -> Path:
@@ -93,3 +95,37 @@ def randomised(params: dict[str, torch.Tensor], scale: float, prefix: str = "") 
     """``params`` with every entry whose name starts with ``prefix`` redrawn as ``scale * randn``
     (e.g. nonzero biases, which an initialisation leaves at zero and so would hide a missing bias)."""
     return {k: scale * torch.randn_like(v) if k.startswith(prefix) else v for k, v in params.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# The grader kit: inputs that several parts build the same way on both sides
+
+def paired_modules(sub, ref, cls: str, *args, seed: int, needs: set[str] = frozenset()):
+    """The student's ``cls(*args)`` and the reference's with the same parameters: the reference's
+    initialisation from ``seed`` with random, nonzero biases (``b*``), loaded into both."""
+    student = getattr(sub, cls)(*args)
+    torch.manual_seed(seed)
+    reference = getattr(ref, cls)(*args)
+    params = randomised(reference.state_dict(), 0.3, prefix="b")
+    same_shapes(state(student, cls, needs), params, cls)
+    reference.load_state_dict(params)
+    student.load_state_dict(params)
+    return student, reference
+
+
+@functools.lru_cache(maxsize=4)
+def judge_gpt2(n_layer: int, n_embd: int, init_std: float = 0.02) -> torch.nn.Module:
+    """``saecourse.models.tiny_gpt2`` from seed 0, here in the judge (built once; no test changes it)."""
+    from saecourse.models import tiny_gpt2
+
+    return tiny_gpt2(seed=0, n_layer=n_layer, n_embd=n_embd, init_std=init_std)[0]
+
+
+def submission_gpt2(sub, n_layer: int, n_embd: int, init_std: float = 0.02):
+    """The same tiny GPT-2 as ``judge_gpt2``, built from the same seed in the submission's process."""
+    return box_module(sub, "saecourse.models").tiny_gpt2(seed=0, n_layer=n_layer, n_embd=n_embd, init_std=init_std)[0]
+
+
+def random_tokens(seed: int, batch: int, seq: int, vocab: int = 50257) -> torch.Tensor:
+    """[batch, seq] token ids drawn uniformly from GPT-2's vocabulary by their own generator."""
+    return torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(seed))

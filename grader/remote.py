@@ -365,6 +365,11 @@ class Box(Connection):
         return "; ".join(problems) or None
 
 
+def connection(proxy: Remote) -> Connection:
+    """The connection ``proxy``'s requests go through (a proxy's own attributes are the submission's)."""
+    return proxy._box
+
+
 def _remotes(value: Any) -> list[Remote]:
     if isinstance(value, Remote):
         return [value]

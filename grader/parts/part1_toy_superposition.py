@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from grader import tolerances as tol
 from grader.answers import answer
-from grader.checks import box_module, close, diagnose, loaded, number, randomised, same_shapes, seed, state, tensor
+from grader.checks import box_module, close, diagnose, loaded, number, paired_modules, randomised, same_shapes, seed, state, tensor
 from grader.framework import graded
 
 
@@ -404,21 +404,9 @@ def test_seed_toy_model_loses_to_real_model(sub, ref):
 # 8. Toy SAE
 # --------------------------------------------------------------------------------------------------
 
-def _paired_saes(sub, ref, n_inst=3, d_in=2, n_latents=6):
-    """A student ToySAE and a reference ToySAE with the same parameters (random, nonzero biases)."""
-    student = sub.ToySAE(n_inst, d_in, n_latents)
-    torch.manual_seed(8)
-    reference = ref.ToySAE(n_inst, d_in, n_latents)
-    params = randomised(reference.state_dict(), 0.3, prefix="b")
-    same_shapes(state(student, "ToySAE"), params, "ToySAE")
-    reference.load_state_dict(params)
-    student.load_state_dict(params)
-    return student, reference
-
-
 @graded(points=2)
 def test_toy_sae_forward(sub, ref):
-    student, reference = _paired_saes(sub, ref)
+    student, reference = paired_modules(sub, ref, "ToySAE", 3, 2, 6, seed=8)
     h = torch.randn(40, 3, 2)
     z_expected, h_hat_expected = (t.detach() for t in reference(h))
     z, h_hat = (tensor(t, "ToySAE.forward") for t in student(h))
@@ -434,7 +422,7 @@ def test_toy_sae_forward(sub, ref):
 
 @graded(points=1)
 def test_toy_sae_loss(sub, ref):
-    student, reference = _paired_saes(sub, ref)
+    student, reference = paired_modules(sub, ref, "ToySAE", 3, 2, 6, seed=8)
     h = torch.randn(40, 3, 2)
     expected = reference.loss(h, 0.3).detach()
     actual = tensor(student.loss(h, 0.3), "ToySAE.loss")
@@ -452,7 +440,7 @@ def test_toy_sae_loss(sub, ref):
 def test_resample_dead_latents(sub, ref):
     # d_in = 8, so that random inputs point in clearly different directions (in 2-D, one of 256
     # inputs is always within a degree of any other, and a missing "- b_dec" would go unnoticed).
-    student, _ = _paired_saes(sub, ref, n_inst=2, d_in=8, n_latents=6)
+    student, _ = paired_modules(sub, ref, "ToySAE", 2, 8, 6, seed=8)
     dead = torch.tensor([[True, False, False, True, False, False], [False] * 6])
     before = state(student, "ToySAE")
     torch.manual_seed(9)

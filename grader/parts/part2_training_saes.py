@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from gradebox.standins import Reconstruction
 from grader import tolerances as tol
 from grader.answers import answer
-from grader.checks import box_module, close, diagnose, loaded, number, randomised, same_shapes, seed, state, tensor
+from grader.checks import box_module, close, diagnose, loaded, number, paired_modules, seed, state, tensor
 from grader.framework import graded
 from grader.remote import SubmissionError
 from grader.replay import recorded
@@ -50,17 +50,9 @@ def test_massive_activations(sub, ref):
 # 2. SAE module
 # --------------------------------------------------------------------------------------------------
 
-def _paired_saes(sub, ref, d_in=16, d_sae=48):
-    """A student SAE and a reference SAE with the same parameters: the reference's seeded
-    initialisation and random, nonzero biases."""
-    student = sub.SAE(d_in, d_sae)
-    torch.manual_seed(1)
-    reference = ref.SAE(d_in, d_sae)
-    params = randomised(reference.state_dict(), 0.3, prefix="b")
-    same_shapes(state(student, "SAE", {"W_enc", "W_dec", "b_enc", "b_dec"}), params, "SAE")
-    reference.load_state_dict(params)
-    student.load_state_dict(params)
-    return student, reference
+def _paired_saes(sub, ref):
+    """A student SAE and a reference SAE (16 -> 48) with the same parameters."""
+    return paired_modules(sub, ref, "SAE", 16, 48, seed=1, needs={"W_enc", "W_dec", "b_enc", "b_dec"})
 
 
 @graded(points=1)

@@ -11,36 +11,29 @@ the model computed."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 
 from grader import tolerances as tol
-from grader.checks import box_module, close, diagnose, number, tensor
+from grader.checks import box_module, close, diagnose, judge_gpt2, number, random_tokens, submission_gpt2, tensor
 from grader.framework import graded
 from grader.replay import recorded
 from saecourse.hooks import patch_residual
-from saecourse.models import residual_stream, tiny_gpt2, tiny_llama
+from saecourse.models import residual_stream, tiny_llama
 from saecourse.saes import SAE
 
 D_MODEL, N_LAYER, LAYER = 64, 3, 1  # the tiny GPT-2, and the block whose output is edited
 
 
-@functools.lru_cache(maxsize=2)
 def _gpt2(init_std: float = 0.02) -> torch.nn.Module:
-    return tiny_gpt2(seed=0, n_layer=N_LAYER, n_embd=D_MODEL, init_std=init_std)[0]
+    return judge_gpt2(N_LAYER, D_MODEL, init_std)
 
 
 def _models(sub, init_std: float = 0.02):
     """The same tiny GPT-2 here and in the submission's process (``init_std`` 0.3: peaked next-token
     distributions, where KL(P || Q) and KL(Q || P) differ)."""
-    boxed = box_module(sub, "saecourse.models").tiny_gpt2(seed=0, n_layer=N_LAYER, n_embd=D_MODEL, init_std=init_std)[0]
-    return _gpt2(init_std), boxed
-
-
-def _tokens(seed: int, batch: int, seq: int) -> torch.Tensor:
-    return torch.randint(0, 50257, (batch, seq), generator=torch.Generator().manual_seed(seed))
+    return _gpt2(init_std), submission_gpt2(sub, N_LAYER, D_MODEL, init_std)
 
 
 def _sae_tensors(seed: int, d_sae: int = 16) -> dict[str, torch.Tensor]:
@@ -189,7 +182,7 @@ def test_domain_consistency(sub, ref):
 @graded(points=3)
 def test_steering_hook(sub, ref):
     model, student_model = _models(sub)
-    tokens = _tokens(31, 2, 10)
+    tokens = random_tokens(31, 2, 10)
     vector = torch.randn(D_MODEL, generator=torch.Generator().manual_seed(32))
     clean = residual_stream(model, tokens, LAYER)
     for positions in ([2, 5], None):
@@ -224,7 +217,7 @@ def _steered_logits(ref, tokens: torch.Tensor, vector: torch.Tensor, positions: 
 @graded(points=2)
 def test_steering_hook_removed_after_error(sub, ref):
     model, student_model = _models(sub)
-    tokens = _tokens(33, 2, 8)
+    tokens = random_tokens(33, 2, 8)
     vector = torch.randn(D_MODEL, generator=torch.Generator().manual_seed(34))
     outcome = box_module(sub, "gradebox.standins").raise_inside(sub.steering_hook(student_model, LAYER, vector, [1, 3]))
     left = _hooks_left(sub, student_model)
@@ -248,7 +241,7 @@ PEAKED = 0.3  # the tiny GPT-2's init_std for steering_effect: steered distribut
 def test_steering_effect(sub, ref):
     tensors = _sae_tensors(35)
     _, student_model = _models(sub, PEAKED)
-    tokens, alphas, feature = _tokens(36, 3, 7), [2.0, 10.0, 40.0], 5
+    tokens, alphas, feature = random_tokens(36, 3, 7), [2.0, 10.0, 40.0], 5
     got = sub.steering_effect(student_model, _saes(sub, tensors)[1], feature, tokens, LAYER, alphas, k=4)
     assert isinstance(got, dict) and {"kl", "promoted"} <= set(got), "steering_effect returns {'kl': ..., 'promoted': ...}"
     kl, promoted = tensor(got["kl"], "kl"), tensor(got["promoted"], "promoted").long()
@@ -289,7 +282,7 @@ def test_clamp_latent(sub, ref):
     model, student_model = _models(sub)
     tensors = _sae_tensors(41)
     sae, student_sae = _saes(sub, tensors)
-    tokens = _tokens(42, 2, 9)
+    tokens = random_tokens(42, 2, 9)
     clean_resid, clean_logits = residual_stream(model, tokens, LAYER), model(input_ids=tokens).logits
     _, same = _inside(sub, lambda: sub.clamp_latent(student_model, LAYER, student_sae, 3, None), student_model, tokens)
     with patch_residual(model, LAYER, lambda x: sae(x)[0]), torch.no_grad():
@@ -335,7 +328,7 @@ def test_ablation_effect(sub, ref):
     tensors = _sae_tensors(51)
     _, student_sae = _saes(sub, tensors)
     _, student_model = _models(sub)
-    tokens, feature = _tokens(52, 3, 12), 13  # fires at 13 of the 24 predicting positions
+    tokens, feature = random_tokens(52, 3, 12), 13  # fires at 13 of the 24 predicting positions
     for value in (0.0, 0.3):
         got = sub.ablation_effect(student_model, student_sae, feature, tokens, LAYER, value, 3)
         expected = _ablation(ref, tensors, feature, tokens, value)
@@ -385,7 +378,7 @@ def _check_components(sub, ref, which: str, student_model, model, tokens: torch.
 @graded(points=3)
 def test_residual_components(sub, ref):
     model, student_model = _models(sub)
-    _check_components(sub, ref, "gpt2", student_model, model, _tokens(61, 2, 7), 1)
+    _check_components(sub, ref, "gpt2", student_model, model, random_tokens(61, 2, 7), 1)
 
 
 @graded(points=2, visible=False)

@@ -9,18 +9,17 @@ on the tiny GPT-2 of Part 4, built from the same seed in both processes."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 import torch.nn.functional as F
 
 from grader import tolerances as tol
-from grader.checks import box_module, close, diagnose, number, tensor
+from grader.checks import box_module, close, diagnose, judge_gpt2, number, random_tokens, submission_gpt2, tensor
 from grader.framework import graded
 from grader.replay import recorded
 from saecourse.hooks import next_token_losses, patch_residual
-from saecourse.models import greedy_continuation, residual_stream, tiny_gpt2
+from saecourse.models import greedy_continuation, residual_stream
 
 D_MODEL, N_LAYER, LAYER = 64, 3, 1
 PEAKED = 0.3  # the tiny GPT-2's init_std: peaked next-token distributions, so KL(P || Q) and KL(Q || P) differ
@@ -362,17 +361,12 @@ def test_sparse_probing(sub, ref):
 # 5. Steering compared
 
 
-@functools.lru_cache(maxsize=1)
 def _gpt2() -> torch.nn.Module:
-    return tiny_gpt2(seed=0, n_layer=N_LAYER, n_embd=D_MODEL, init_std=PEAKED)[0]
+    return judge_gpt2(N_LAYER, D_MODEL, PEAKED)
 
 
 def _student_gpt2(sub):
-    return box_module(sub, "saecourse.models").tiny_gpt2(seed=0, n_layer=N_LAYER, n_embd=D_MODEL, init_std=PEAKED)[0]
-
-
-def _tokens(seed: int, batch: int, seq: int) -> torch.Tensor:
-    return torch.randint(0, 50257, (batch, seq), generator=torch.Generator().manual_seed(seed))
+    return submission_gpt2(sub, N_LAYER, D_MODEL, PEAKED)
 
 
 @recorded
@@ -391,7 +385,7 @@ def _log_probs(tokens: torch.Tensor, vector: torch.Tensor | None = None) -> torc
 @graded(points=2)
 def test_steered_kl(sub, ref):
     vector = 3 * torch.randn(D_MODEL, generator=torch.Generator().manual_seed(60))
-    tokens = _tokens(61, 2, 6)
+    tokens = random_tokens(61, 2, 6)
     student_model = _student_gpt2(sub)
     got = number(sub.steered_kl(student_model, LAYER, vector, tokens), "steered_kl")
     want = _steered_kl(ref, vector, tokens)
@@ -442,7 +436,7 @@ def test_compare_steering(sub, ref):
     g = torch.Generator().manual_seed(62)
     first = 1.3 * F.normalize(torch.randn(D_MODEL, generator=g), dim=0)
     directions = torch.stack([first, 4 * first, 0.2 * F.normalize(torch.randn(D_MODEL, generator=g), dim=0)])
-    prompts, unrelated = _tokens(63, 2, 4), _tokens(64, 2, 6)
+    prompts, unrelated = random_tokens(63, 2, 4), random_tokens(64, 2, 6)
     probe_w, probe_b, norm, n_new = 0.5 * torch.randn(D_MODEL, generator=g), 0.1, 6.0, 5
     student_model = _student_gpt2(sub)
     got = sub.compare_steering(student_model, LAYER, directions, norm, prompts, unrelated, probe_w, probe_b, n_new)
