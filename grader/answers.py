@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-
 from gradebox import wire
 from grader.framework import REPO, has_reference, parts, reference, tests_module
 from saecourse.files import atomic_path

@@ -33,7 +33,7 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
         test(sub=sub, ref=ref)
         return {"passed": True, "message": "", "points": test.points}
     except Exception as err:  # noqa: BLE001 - any failure of the test is the submission's result
-        message = failure_message(err) or traceback.format_exc(limit=-3)
+        message = failure_message(err) or traceback.format_exc(limit=-2 if isinstance(err, AssertionError) else -3)
     return {"passed": False, "message": message[:OUTPUT_CAP], "points": test.points}
 
 

@@ -99,8 +99,8 @@ class Limits(SubmissionLimits):
     """Everything one part of one submission may take: its process's bounds, and the judge's own."""
 
     wall_seconds: float = _env("GRADER_PART_TIMEOUT", 1200)  # the judge itself is stopped after this
-    test_seconds: float | None = dataclasses.field(default_factory=lambda: setting("test time")
-                                       if BOUNDS["test time"].setting in os.environ else None)
+    test_seconds: float | None = dataclasses.field(
+        default_factory=lambda: setting("test time") if BOUNDS["test time"].setting in os.environ else None)
     # ^ caps every test's own limit (for quick regrades and the hostile tests)
     part_seconds: float = _set("part time")  # all the tests of a part (wall_seconds stops the judge)
     part_jobs: int = _env("GRADER_PART_JOBS", 2, integer=True)  # parts of one submission graded side by side

@@ -48,8 +48,8 @@ from nbgrader.coursedir import CourseDirectory
 
 from grader.execute import describe_cell
 from grader.framework import COURSE, REPO, graded_tests, part_name, parts
-from saecourse.cells import CHECK_CALL, code_lines
 from grader.nbgrader_course import add_source, add_submission, course_directory, notebook_path
+from saecourse.cells import CHECK_CALL, code_lines
 
 STUDENTS = ("reference", "stub")
 TIMEOUT_ERROR = "CellTimeoutError"  # the error nbgrader's Execute records for a cell it interrupted

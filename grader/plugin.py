@@ -19,9 +19,9 @@ import pytest
 
 from grader import framework, sandbox
 from grader import limits as bounds
-from saecourse.cells import definition_sources, read_cells
 from grader.limits import Limits
 from grader.remote import Box, SubmissionError
+from saecourse.cells import definition_sources, read_cells
 
 OUTPUT_CAP = 2000  # characters of failure output kept per test
 

@@ -302,9 +302,9 @@ def record(part: str, solutions: Path) -> dict:
     unconfined) with a recording reference; return the visible key's content."""
     from grader import answers
     from grader.framework import graded_tests, reference, start_test, tests_module
-    from saecourse.cells import definition_sources, read_cells
     from grader.limits import SubmissionLimits
     from grader.remote import Box
+    from saecourse.cells import definition_sources, read_cells
 
     recorder, module = Recorder(), tests_module(part)
     box = Box(definition_sources(read_cells(solutions)), SubmissionLimits(confined=False))

@@ -20,9 +20,9 @@ import pytest
 
 from grader.build import read_source
 from grader.framework import JUDGE_GRACE, graded_tests, parts
-from saecourse.cells import is_test_cell
 from grader.nbgrader_course import load_config
 from grader.nbgrader_roundtrip import round_trip
+from saecourse.cells import is_test_cell
 
 CHECKED = re.compile(r"check\(\s*['\"](\w+)['\"]\s*\)")
 

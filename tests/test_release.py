@@ -14,8 +14,8 @@ import torch
 from gradebox import wire
 from grader import answers
 from grader.framework import REPO, graded_tests, parts
-from saecourse.cells import definition_sources, read_cells, read_percent
 from grader.release import build_release, needed_revealing
+from saecourse.cells import definition_sources, read_cells, read_percent
 from tests.test_gates import SOLUTION
 from tests.mutation import wrong_answers
 

@@ -12,9 +12,9 @@ import torch
 from gradebox import wire
 from grader import answers
 from grader.framework import REPO
-from saecourse.cells import read_cells
 from grader.run import Limits, grade_part
 from grader.sandbox import readable_paths
+from saecourse.cells import read_cells
 from tests.conftest import make_submission
 from tests.mutation import wrong_answer
 
