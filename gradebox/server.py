@@ -37,6 +37,18 @@ REPLY_LIMIT = int(os.environ.get("GRADEBOX_REPLY_LIMIT", wire.MAX_MESSAGE))
 THREAD_ERRORS: list[str] = []  # what ended the submission's threads since the last reset
 
 
+def _reap() -> None:
+    """Collect the exit of children that have ended (in the sandbox this process is pid 1, so the
+    orphans of the submission's forks are its children too): a zombie still counts as a task."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def _thread_ended(args) -> None:
     """``threading.excepthook``: note what ended a thread (a MemoryError is the memory bound)."""
     THREAD_ERRORS.append(args.exc_type.__name__)
@@ -113,6 +125,7 @@ class Server:
             return importlib.import_module(request["module"])
         if op == "reset":
             self.objects = {0: self.objects[0]}
+            _reap()
             memory, THREAD_ERRORS[:] = "MemoryError" in THREAD_ERRORS, []
             return {"threads": self.other_threads(), "thread_out_of_memory": memory}
         raise ValueError(f"unknown op {op!r}")

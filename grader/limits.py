@@ -319,22 +319,50 @@ class Cgroup:
         self.seen = now
         return new
 
+    def clear(self, seconds: float = 5.0) -> bool:
+        """Kill every process left in it and wait until the kernel has released them all: a killed
+        process counts against ``pids.max`` until it is reaped, and a restart that began while the
+        last process's tasks were still being torn down could not start at all (bwrap's clone
+        fails with EAGAIN). True when it is empty within ``seconds``."""
+        ends = time.monotonic() + seconds
+        while True:
+            left = [pid for group in self.dirs for pid in _read(group / "cgroup.procs").split()]
+            if not left and not self.tasks():
+                return True
+            if time.monotonic() > ends:
+                return False
+            for pid in left:
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            time.sleep(0.02)
+
+    def tasks(self) -> int:
+        """Tasks the kernel counts against ``pids.max`` now (the ended but not yet released included)."""
+        return sum(int(_read(group / "pids.current") or 0) for group in self.dirs)
+
     def remove(self) -> None:
         """Kill what is left in it and remove it."""
+        self.clear()
         for group in self.dirs:
             for attempt in range(50):
                 try:
-                    for pid in (group / "cgroup.procs").read_text().split():
-                        try:
-                            os.kill(int(pid), 9)
-                        except (ProcessLookupError, ValueError):
-                            pass
                     group.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
+                    self.clear(0.0)
                     time.sleep(0.02)
+
+
+def _read(path: Path) -> str:
+    """A cgroup file's text, empty where it does not exist (v1's memory group has no pids files)."""
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _sweep(parent: Path) -> None:

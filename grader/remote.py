@@ -183,7 +183,7 @@ class Box(Connection):
         # As root: the kernel bounds the scratch folder (a capped tmpfs) and the process (a cgroup).
         self.mounted = limits.confined and bounds.mount_scratch(self.scratch, *self.disk)
         self.cgroup = bounds.Cgroup.create(int(limits.memory_gb * bounds.GiB), limits.processes) if limits.confined else None
-        self._nproc = None if self.cgroup else limits.processes + bounds.tasks_of(os.getuid())
+        self._nproc: int | None = None  # the rlimit stand-in for the cgroup, counted at each start
         self._polled = 0.0
 
     def scratch_folder(self) -> Path:
@@ -224,6 +224,8 @@ class Box(Connection):
     def start(self) -> None:
         """Start the process and run the notebook's definition cells in it."""
         self.generation += 1
+        if self.cgroup is None:  # RLIMIT_NPROC counts every task of this user, so count them now
+            self._nproc = self.limits.processes + bounds.tasks_of(os.getuid())
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                          cwd=self.scratch, env=self._environment(), start_new_session=True,
@@ -299,6 +301,8 @@ class Box(Connection):
             for stream in (self.proc.stdin, self.proc.stdout):
                 stream.close()
             self.proc = None
+        if self.cgroup is not None:
+            self.cgroup.clear()  # the next start begins with none of this one's tasks counted
 
     def close(self) -> None:
         self.kill()

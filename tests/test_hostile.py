@@ -498,3 +498,22 @@ def test_reply_over_the_bound_is_refused_before_it_is_read():
         wire.decode(wire.encode(list(range(2000))), json_limit=1000)
     tensor = wire.decode(bytearray(wire.encode({"t": __import__("torch").arange(6.0)})))["t"]
     assert tensor.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_restart_waits_until_the_last_processes_are_released():
+    """A restart begins only when the killed process's tasks are gone: the definitions here fill the
+    process bound with sleepers, and a restart that began while the kernel still counted them could
+    not even start the sandbox (bwrap's clone fails with EAGAIN, seen in CI)."""
+    from grader.remote import Box
+
+    cells = ["import os, time\nfor _ in range(58):\n    if os.fork() == 0:\n        time.sleep(4246)\n        os._exit(0)"]
+    box = Box(cells, SMALL)
+    try:
+        for _ in range(3):
+            box.start()
+            assert box.broken is None and box.load_errors == [], (box.broken, box.load_errors)
+            box.kill()
+            assert box.cgroup is None or box.cgroup.tasks() == 0, f"{box.cgroup.tasks()} tasks still counted"
+    finally:
+        box.close()
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and b"4246" in _cmdline(p)]
