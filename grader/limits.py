@@ -329,13 +329,13 @@ class Cgroup:
             left = [pid for group in self.dirs for pid in _read(group / "cgroup.procs").split()]
             if not left and not self.tasks():
                 return True
-            if time.monotonic() > ends:
-                return False
             for pid in left:
                 try:
                     os.kill(int(pid), 9)
                 except (ProcessLookupError, ValueError):
                     pass
+            if time.monotonic() > ends:
+                return False
             time.sleep(0.02)
 
     def tasks(self) -> int:
