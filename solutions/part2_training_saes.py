@@ -46,25 +46,39 @@
 # use GPT-2 small instead if you are online; everything below is architecture-agnostic. As in
 # Part 1, demo cells choose their sizes with `sized(full, smoke)`: the first number is the real run,
 # the second is used only with `SAECOURSE_SIZE=smoke`, a quick test that every cell still runs.
+#
+#
+# Cells that begin with `#| export training` hold answers that later parts use. The course builds
+# `saecourse.training` from the reference version of those cells (as nbdev exports cells), so Parts
+# 3-7 read features, train SAEs and measure them with exactly the code you write here. The first
+# such cell holds the imports they need.
 
 # %%
-import json
-import math
+#| export training
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from saecourse import saelens
+from saecourse.hooks import patch_residual
+
+# %%
+import json
+import math
+from dataclasses import asdict
+
+import matplotlib.pyplot as plt
+
 from gradebox import checker
-from saecourse import activations, corpus, models, plots, saelens
+from saecourse import activations, corpus, models, plots
 from saecourse.claims import expect
 from saecourse.directions import best_match_cosine
-from saecourse.hooks import next_token_losses, patch_residual
+from saecourse.hooks import next_token_losses
 from saecourse.utils import save_figure, set_seed, set_threads, sized
 
 check = checker("part2_training_saes")
@@ -174,6 +188,7 @@ print(f"row 0 is token {corpus.token_strs(tokenizer, [int(train_store.tokens[0])
 # leading shape (`[..., d_in]`).
 
 # %% nbgrader={"grade": false, "grade_id": "sae_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 class SAE(nn.Module):
     """A standard ReLU sparse autoencoder (SAELens layout)."""
 
@@ -244,6 +259,7 @@ check("test_sae_forward")
 # weighted penalty) the two batch-averaged terms before `λ`.
 
 # %% nbgrader={"grade": false, "grade_id": "sae_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 def sae_loss(x: Tensor, x_hat: Tensor, z: Tensor, decoder_norms: Tensor, l1_coeff: float) -> tuple[Tensor, Tensor, Tensor]:
     """x, x_hat: [batch, d_in]; z: [batch, d_sae]; decoder_norms: [d_sae] (‖W_dec[i]‖).
     Returns (loss, mse, l1), each a scalar."""
@@ -269,6 +285,7 @@ check("test_sae_loss")
 # **Exercise 3.2.** Implement `fold_decoder_norms`.
 
 # %% nbgrader={"grade": false, "grade_id": "fold_decoder_norms", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 @torch.no_grad()
 def fold_decoder_norms(sae: SAE) -> None:
     """Rescale ``sae`` in place so that every decoder row has unit norm and the reconstruction is unchanged."""
@@ -302,6 +319,7 @@ check("test_fold_decoder_norms")
 # **Exercise 4.1.** Implement both schedules as functions of the step.
 
 # %% nbgrader={"grade": false, "grade_id": "schedules", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 def l1_coefficient(step: int, total_steps: int, l1_coeff: float, warmup_frac: float = 0.05) -> float:
     """λ at ``step``: linear from 0 to ``l1_coeff`` over the first ``warmup_frac`` of training, then constant."""
     ### BEGIN SOLUTION
@@ -341,18 +359,19 @@ check("test_schedules")
 # raises (the grader says so when it does).
 
 # %% nbgrader={"grade": false, "grade_id": "train_sae", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 @dataclass
 class TrainConfig:
-    d_sae: int = 2304
-    l1_coeff: float = 7.3
-    lr: float = 2e-3
-    batch_size: int = 1024
-    epochs: int = 8
-    max_grad_norm: float = 1.0
-    l1_warmup_frac: float = 0.05
-    lr_decay_frac: float = 0.2
-    seed: int = 0
-    log_every: int = 25
+    d_sae: int = 2304  # latents (4 × SmolLM2's d_model of 576)
+    l1_coeff: float = 7.3  # λ, the weight of the norm-weighted L1 penalty (puts L0 near 48)
+    lr: float = 2e-3  # Adam's learning rate before the decay
+    batch_size: int = 1024  # activation rows per step
+    epochs: int = 8  # shuffled passes over the training activations
+    max_grad_norm: float = 1.0  # the gradient of all parameters together is clipped to this norm
+    l1_warmup_frac: float = 0.05  # λ rises linearly from 0 over this fraction of the steps
+    lr_decay_frac: float = 0.2  # the learning rate falls linearly to 0 over this last fraction
+    seed: int = 0  # seeds the shuffling (the caller seeds the initialisation)
+    log_every: int = 25  # steps between logged metrics
 
 
 def train_sae(sae: SAE, acts: Tensor, cfg: TrainConfig, progress: bool = True) -> dict[str, list[float]]:
@@ -408,6 +427,7 @@ def train_sae(sae: SAE, acts: Tensor, cfg: TrainConfig, progress: bool = True) -
 # **Exercise 5.1.** Implement `l0_norm` and `explained_variance` (both return Python floats).
 
 # %% nbgrader={"grade": false, "grade_id": "metrics", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 def l0_norm(z: Tensor) -> float:
     """Mean number of active latents per row. z: [n, d_sae]."""
     ### BEGIN SOLUTION
@@ -493,6 +513,7 @@ check("test_training_on_real_activations_matches_reference")
 # **Exercise 5.2.** Implement `feature_density` and `dead_and_dense`.
 
 # %% nbgrader={"grade": false, "grade_id": "density", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
 def feature_density(z: Tensor) -> Tensor:
     """Fraction of rows on which each latent is active. z: [n, d_sae] -> [d_sae]."""
     ### BEGIN SOLUTION
@@ -546,14 +567,27 @@ check("test_feature_density")
 # `next_token_losses(model, tokens)` returns the per-position losses `[batch, seq - 1]` if you prefer
 # it for the losses.
 #
+# Run the model on `CHUNK` contexts at a time (`tokens.split(CHUNK)`): the log-probabilities of 32
+# contexts of 128 tokens over SmolLM2's vocabulary of 49152 take 800 MB, and you hold two of them
+# for the KL divergence. Collect the per-position losses and KL terms of every chunk and average
+# at the end. The zero-ablated loss does not depend on the SAE, so a caller that compares several
+# SAEs on the same tokens measures it once and passes it in (`zero_ablated`): use it when given.
+#
 # **Exercise 5.3.** Implement `ce_loss_recovered`.
 
 # %% nbgrader={"grade": false, "grade_id": "ce_loss_recovered", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export training
+CHUNK = 8  # contexts per forward pass: each holds [CHUNK, seq, vocab] log-probabilities (200 MB for SmolLM2 at 128 tokens)
+
+
 @torch.no_grad()
-def ce_loss_recovered(model: nn.Module, sae: SAE, tokens: Tensor, layer: int, skip_first: int) -> dict[str, float]:
-    """tokens: [batch, seq]. Returns {"clean", "sae", "zero_ablated", "recovered", "increase", "increase_pct", "kl"}:
-    the three losses (nats), CE loss recovered, CE_sae - CE_clean (nats), the same as a percentage of CE_clean,
-    and KL(clean ‖ spliced) (nats per predicted token), all averaged over the predictions from ``skip_first`` on."""
+def ce_loss_recovered(model: nn.Module, sae: SAE, tokens: Tensor, layer: int, skip_first: int,
+                      zero_ablated: float | None = None) -> dict[str, float]:
+    """tokens: [batch, seq], run CHUNK contexts at a time. Returns {"clean", "sae", "zero_ablated", "recovered",
+    "increase", "increase_pct", "kl"}: the three losses (nats), CE loss recovered, CE_sae - CE_clean (nats), the same
+    as a percentage of CE_clean, and KL(clean ‖ spliced) (nats per predicted token), all averaged over the predictions
+    from ``skip_first`` on. ``zero_ablated``: CE_zero of these tokens if already measured (it is the same for every
+    SAE, so a comparison of several measures it once); else it is measured here."""
     ### BEGIN SOLUTION
     def replace_from_skip_first(fn):
         def patch(resid: Tensor) -> Tensor:
@@ -562,24 +596,31 @@ def ce_loss_recovered(model: nn.Module, sae: SAE, tokens: Tensor, layer: int, sk
             return out
         return patch
 
-    def log_probs(patch=None) -> Tensor:
-        """The next-token log-probabilities at the predicted positions: [batch, seq - 1 - skip_first, vocab]."""
+    def log_probs(chunk: Tensor, patch=None) -> Tensor:
+        """chunk: [c, seq] -> next-token log-probabilities at the predicted positions: [c, seq - 1 - skip_first, vocab]."""
         if patch is None:
-            logits = model(input_ids=tokens).logits
+            logits = model(input_ids=chunk).logits
         else:
             with patch_residual(model, layer, patch):
-                logits = model(input_ids=tokens).logits
+                logits = model(input_ids=chunk).logits
         return logits[:, skip_first:-1].log_softmax(-1)
 
-    def mean_loss(lp: Tensor) -> float:
-        return -lp.gather(-1, tokens[:, skip_first + 1:, None]).mean().item()
+    def losses(chunk: Tensor, lp: Tensor) -> Tensor:
+        """-log p(the next token) at the predicted positions: [c, seq - 1 - skip_first]."""
+        return -lp.gather(-1, chunk[:, skip_first + 1:, None])[..., 0]
 
-    clean_lp = log_probs()
-    spliced_lp = log_probs(replace_from_skip_first(lambda resid: sae(resid)[0]))
-    clean, spliced = mean_loss(clean_lp), mean_loss(spliced_lp)
-    kl = (clean_lp.exp() * (clean_lp - spliced_lp)).sum(-1).mean().item()
-    del spliced_lp
-    zeroed = mean_loss(log_probs(replace_from_skip_first(torch.zeros_like)))
+    per_position = defaultdict(list)  # name -> one [c, seq - 1 - skip_first] tensor per chunk
+    for chunk in tokens.split(CHUNK):
+        clean_lp = log_probs(chunk)
+        spliced_lp = log_probs(chunk, replace_from_skip_first(lambda resid: sae(resid)[0]))
+        per_position["clean"].append(losses(chunk, clean_lp))
+        per_position["sae"].append(losses(chunk, spliced_lp))
+        per_position["kl"].append((clean_lp.exp() * (clean_lp - spliced_lp)).sum(-1))
+        if zero_ablated is None:
+            per_position["zero_ablated"].append(losses(chunk, log_probs(chunk, replace_from_skip_first(torch.zeros_like))))
+    mean = {name: torch.cat(values).mean().item() for name, values in per_position.items()}
+    clean, spliced, kl = mean["clean"], mean["sae"], mean["kl"]
+    zeroed = mean.get("zero_ablated", zero_ablated)
     return {"clean": clean, "sae": spliced, "zero_ablated": zeroed, "recovered": (zeroed - spliced) / (zeroed - clean),
             "increase": spliced - clean, "increase_pct": 100 * (spliced - clean) / clean, "kl": kl}
     ### END SOLUTION
@@ -608,6 +649,31 @@ axes[0].set_yscale("log"), axes[1].set_yscale("log"), axes[2].set_ylim(0, 1)
 fig.tight_layout()
 save_figure(fig, "part2_training_curves")
 
+# %% [markdown]
+# `evaluate` measures all of Section 5 at once on held-out data; Part 6 fills its width table with
+# it, Part 8 its architecture table.
+
+# %%
+#| export training
+@torch.no_grad()
+def evaluate(sae: nn.Module, acts: Tensor, model: nn.Module | None = None, tokens: Tensor | None = None,
+             layer: int | None = None, skip_first: int = 4, zero_ablated: float | None = None) -> dict[str, float]:
+    """Every metric of Section 5 for ``sae`` (anything with ``encode`` and ``decode``) on held-out activations
+    ``acts`` ([n, d_in]): "l0", "explained_variance", "mse", "dead_fraction", "dense_fraction"; and given a model,
+    ``tokens`` ([batch, seq]) and the layer, every figure of ``ce_loss_recovered`` prefixed "ce_" ("ce_recovered",
+    "ce_increase", "ce_kl", ...; ``zero_ablated`` as there)."""
+    z = sae.encode(acts)  # [n, d_sae]
+    x_hat = sae.decode(z)  # [n, d_in]
+    n_dead, n_dense = dead_and_dense(feature_density(z))
+    row = {"l0": l0_norm(z), "explained_variance": explained_variance(acts, x_hat),
+           "mse": (acts - x_hat).pow(2).sum(-1).mean().item(),
+           "dead_fraction": n_dead / z.shape[-1], "dense_fraction": n_dense / z.shape[-1]}
+    if model is not None:
+        ce = ce_loss_recovered(model, sae, tokens, layer, skip_first, zero_ablated)
+        row.update({f"ce_{name}": value for name, value in ce.items()})
+    return row
+
+
 # %% tags=["demo"]
 with torch.no_grad():
     x_val = val_store.acts
@@ -616,15 +682,8 @@ density = feature_density(z_val)
 n_dead, n_dense = dead_and_dense(density)
 N_CE_CONTEXTS = sized(32, 4)  # held-out contexts of 128 tokens, predictions from position DROP_FIRST on
 val_contexts = corpus.make_contexts(corpus.get_split("val"), tokenizer, ctx_len=128).tokens[:N_CE_CONTEXTS]
-ce = ce_loss_recovered(model, sae, val_contexts, LAYER, DROP_FIRST)
-results = {
-    "l0": l0_norm(z_val),
-    "explained_variance": explained_variance(x_val, x_hat_val),
-    "mse": (x_val - x_hat_val).pow(2).sum(-1).mean().item(),
-    "dead_fraction": n_dead / CONFIG.d_sae,
-    "dense_fraction": n_dense / CONFIG.d_sae,
-    **{f"ce_{k}": v for k, v in ce.items()},
-}
+results = evaluate(sae, x_val, model, val_contexts, LAYER, DROP_FIRST)
+ce = {name.removeprefix("ce_"): value for name, value in results.items() if name.startswith("ce_")}
 print(json.dumps(results, indent=2))
 uniform = math.log(model.config.vocab_size)  # the loss of a uniform guess over the vocabulary, in nats
 print(f"on {N_CE_CONTEXTS} validation contexts ({val_contexts.shape[0] * (val_contexts.shape[1] - 1 - DROP_FIRST)} predictions): "
@@ -831,11 +890,24 @@ def apply_saved_sae(tensors: dict[str, Tensor], cfg: dict, x: Tensor) -> tuple[T
 check("test_apply_saved_sae")
 
 # %%
+#| export training
 def save_sae(sae: SAE, folder: str | Path, metadata: dict) -> Path:
     """Write ``sae`` to ``folder`` in SAELens's format (a standard SAE reading raw activations, b_dec
     subtracted before encoding); return the folder."""
     tensors = {name: getattr(sae, name) for name in saelens.TENSORS}
     return saelens.write_folder(folder, tensors, saelens.standard_config(sae.d_in, sae.d_sae, metadata))
+
+
+def sae_from_tensors(tensors: dict[str, Tensor], cfg: dict | None = None) -> SAE:
+    """An ``SAE`` holding ``tensors`` (SAELens's names and layout), for reading features: no gradients, and
+    the global random state untouched (``SAE.__init__``'s random rows come from a forked generator);
+    ``cfg`` (the folder's cfg.json, if any) is kept as ``sae.cfg``."""
+    d_sae, d_in = tensors["W_dec"].shape
+    with torch.random.fork_rng(devices=[]):
+        sae = SAE(d_in, d_sae)
+    sae.load_state_dict({name: tensors[name].float() for name in saelens.TENSORS})
+    sae.cfg = cfg or {}
+    return sae.requires_grad_(False)
 
 
 def load_sae(folder: str | Path) -> SAE:
@@ -844,9 +916,7 @@ def load_sae(folder: str | Path) -> SAE:
     if not (cfg.get("architecture", "standard") == "standard" and cfg.get("apply_b_dec_to_input", True)
             and cfg.get("normalize_activations", "none") == "none"):
         raise ValueError(f"{folder}: this SAE class applies only standard SAEs on raw activations (use apply_saved_sae)")
-    sae = SAE(cfg["d_in"], cfg["d_sae"])
-    sae.load_state_dict(tensors)
-    return sae
+    return sae_from_tensors(tensors, cfg)
 
 
 # %% tags=["demo"]

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gradebox import checker
-from saecourse import activations, corpus, interpret, metrics, models, saes, training
+from saecourse import activations, corpus, interpret, models, saes, training
 from saecourse.claims import expect
 from saecourse.utils import save_figure, set_seed, set_threads, sized
 
@@ -110,7 +110,7 @@ def l1_for_l0(runs: list[tuple[float, float]], target_l0: float) -> float:
 check("test_l1_for_l0")
 
 # %% [markdown]
-# `training.calibrate_l1` does the whole calibration: it trains at λ = 5 and λ = 9 (both cached),
+# `saes.calibrate_l1` does the whole calibration: it trains at λ = 5 and λ = 9 (both cached),
 # measures L0 on held-out tokens and interpolates as your `l1_for_l0` should. Here at the narrowest
 # width (about 70 seconds the first time, then from the cache), with your interpolation beside it:
 
@@ -123,11 +123,11 @@ TABLE_2X = {"runs": [(5.0, 120.9), (9.0, 53.6)], "l1_coeff": 9.90}  # the 1152-l
 def held_out_l0(sae: nn.Module) -> float:
     """The mean number of latents that fire per held-out token."""
     with torch.no_grad():
-        return metrics.l0(sae.encode(val_store.acts))
+        return training.l0_norm(sae.encode(val_store.acts))
 
 
-calibration = training.calibrate_l1(dataclasses.replace(BUDGET, d_sae=2 * D_MODEL), TARGET_L0, held_out_l0,
-                                    model_name=MODEL, layer=LAYER, n_tokens=N_TRAIN)
+calibration = saes.calibrate_l1(dataclasses.replace(BUDGET, d_sae=2 * D_MODEL), TARGET_L0, held_out_l0,
+                                model_name=MODEL, layer=LAYER, n_tokens=N_TRAIN)
 yours = l1_for_l0(calibration["runs"], TARGET_L0)
 print("runs (λ, held-out L0):", [(l1, round(l0, 1)) for l1, l0 in calibration["runs"]])
 print(f"λ for L0 {TARGET_L0:g} at {2 * D_MODEL} latents: {calibration['l1_coeff']:.2f} (calibrate_l1), {yours:.2f} (yours)")
@@ -162,40 +162,41 @@ WITH_16X = False  # True: add the 16x SAE (about five more minutes the first tim
 L1_FOR_WIDTH = {2: 9.90, 4: 12.28, 8: 15.9, 16: 21.0}  # multiples of d_model -> λ for L0 47 at BUDGET
 WIDTHS = [m * D_MODEL for m in L1_FOR_WIDTH if m < 16 or WITH_16X]
 width_saes = {
-    d_sae: training.cached_sae(dataclasses.replace(BUDGET, d_sae=d_sae, l1_coeff=L1_FOR_WIDTH[d_sae // D_MODEL],
-                                                   seed=d_sae // D_MODEL), MODEL, LAYER, N_TRAIN)
+    d_sae: saes.cached_sae(dataclasses.replace(BUDGET, d_sae=d_sae, l1_coeff=L1_FOR_WIDTH[d_sae // D_MODEL],
+                                               seed=d_sae // D_MODEL), MODEL, LAYER, N_TRAIN)
     for d_sae in tqdm(WIDTHS, desc="width series")
 }
 
 # %% [markdown]
-# The width table measures every SAE with Part 2's metrics (`saecourse.metrics.evaluate`) on the
+# The width table measures every SAE with Part 2's `evaluate` (`saecourse.training.evaluate`) on the
 # **held-out** activations and, for the losses, on held-out contexts, leaving out the first
 # `skip_first` positions as Part 2 did (the attention sink would dominate the loss otherwise).
 # Beside CE loss recovered it gives the **loss increase** in nats (and in % of the clean loss) and
 # the **KL divergence** of the patched model's next-token distribution from the clean one's: CE
 # loss recovered divides by what zero-ablating the layer costs, and a large cost makes any SAE
-# look good, so the increase itself says what splicing the SAE in costs the model. The clean and the
-# zero-ablated losses are the same for every SAE and each costs a forward pass over all the tokens
-# (about 15 seconds here), so they are measured once (`metrics.ce_baselines`). `in_band` says
+# look good, so the increase itself says what splicing the SAE in costs the model. The
+# zero-ablated loss is the same for every SAE and costs a forward pass over all the tokens (about
+# 15 seconds here), so it is measured with the first SAE and passed to the rest
+# (`ce_loss_recovered`'s `zero_ablated`). `in_band` says
 # whether the **held-out** L0 lies in the band: the L0 that training logged last
 # (`sae.cfg["metadata"]["final_l0"]`) is measured on training batches under a still-decaying
 # learning rate, and is not the number to check.
 
 # %%
 def width_table(width_saes: dict[int, nn.Module], acts: Tensor, model: nn.Module, tokens: Tensor, layer: int,
-                skip_first: int, band: tuple[float, float]) -> dict[int, dict[str, float]]:
+                skip_first: int, band: tuple[float, float], zero_ablated: float | None = None) -> dict[int, dict[str, float]]:
     """acts: [n, d_model] held-out activations, tokens: [batch, seq] held-out contexts. Returns, for each
-    width, metrics.evaluate's row ("l0", "explained_variance", "ce_recovered", "ce_increase" in nats, "kl",
-    "dead_fraction", "dense_fraction") with "ce_increase_pct" (of the clean loss), the two baseline losses
-    "ce_clean" and "ce_zero_ablated" (nats), "l1_coeff" and "in_band"."""
-    baselines = metrics.ce_baselines(model, tokens, layer, skip_first)
+    width, Part 2's ``evaluate`` row ("l0", "explained_variance", "ce_recovered", "ce_increase" in nats and
+    "ce_increase_pct" of the clean loss, "ce_kl", "ce_clean", "ce_zero_ablated", "dead_fraction",
+    "dense_fraction"), with "l1_coeff" and "in_band". ``zero_ablated``: the zero-ablated loss on these
+    tokens if known, else measured with the first SAE."""
     low, high = band
     table = {}
     for d_sae, sae in width_saes.items():
-        row = metrics.evaluate(sae, acts, model, tokens, layer, skip_first, baselines)
-        table[d_sae] = {**row, "ce_increase_pct": 100 * row["ce_increase"] / baselines["clean"],
-                        "ce_clean": baselines["clean"], "ce_zero_ablated": baselines["zero_ablated"],
-                        "l1_coeff": sae.cfg["metadata"]["train_config"]["l1_coeff"], "in_band": low <= row["l0"] <= high}
+        row = training.evaluate(sae, acts, model, tokens, layer, skip_first, zero_ablated)
+        zero_ablated = row["ce_zero_ablated"]
+        table[d_sae] = {**row, "l1_coeff": sae.cfg["metadata"]["train_config"]["l1_coeff"],
+                        "in_band": low <= row["l0"] <= high}
     return table
 
 
@@ -206,7 +207,8 @@ def width_table(width_saes: dict[int, nn.Module], acts: Tensor, model: nn.Module
 # %% tags=["demo"]
 reference = saes.reference_sae(MODEL, LAYER)
 table = width_table(width_saes, val_store.acts, model, val_contexts, LAYER, skip_first=4, band=L0_BAND)
-reference_row = width_table({reference.d_sae: reference}, val_store.acts, model, val_contexts, LAYER, 4, L0_BAND)
+reference_row = width_table({reference.d_sae: reference}, val_store.acts, model, val_contexts, LAYER, 4, L0_BAND,
+                            table[min(WIDTHS)]["ce_zero_ablated"])
 first = table[min(WIDTHS)]
 print(f"next-token loss on the held-out contexts: clean {first['ce_clean']:.3f} nats, layer {LAYER} zero-ablated "
       f"{first['ce_zero_ablated']:.3f} nats")
@@ -215,15 +217,15 @@ print(f"{'latents':>8s} {'epochs':>6s} {'λ':>6s} {'L0':>6s} {'EV':>6s} {'CE rec
 for epochs, rows in ((BUDGET.epochs, table), (reference.cfg["metadata"]["train_config"]["epochs"], reference_row)):
     for d_sae, row in rows.items():
         print(f"{d_sae:8d} {epochs:6d} {row['l1_coeff']:6.2f} {row['l0']:6.1f} {row['explained_variance']:6.3f} "
-              f"{row['ce_recovered']:7.3f} {row['ce_increase']:6.3f} {row['ce_increase_pct']:5.1f} {row['kl']:6.3f} "
+              f"{row['ce_recovered']:7.3f} {row['ce_increase']:6.3f} {row['ce_increase_pct']:5.1f} {row['ce_kl']:6.3f} "
               f"{100 * row['dead_fraction']:7.2f} {100 * row['dense_fraction']:8.2f}  {row['in_band']}")
 out_of_band = [d for d, row in table.items() if not row["in_band"]]
 if out_of_band:
-    print(f"L0 outside the band at {out_of_band} latents: recalibrate λ there (training.calibrate_l1) before comparing")
+    print(f"L0 outside the band at {out_of_band} latents: recalibrate λ there (saes.calibrate_l1) before comparing")
 
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
 for ax, (key, label) in zip(axes, [("explained_variance", "explained variance"), ("ce_recovered", "CE loss recovered"),
-                                   ("kl", "KL from the clean model (nats)"), ("dead_fraction", "dead / dense fraction")]):
+                                   ("ce_kl", "KL from the clean model (nats)"), ("dead_fraction", "dead / dense fraction")]):
     series = "dead (never fires on held-out tokens)" if key == "dead_fraction" else f"{BUDGET.epochs} epochs, L0 in {L0_BAND}"
     ax.plot(WIDTHS, [table[d][key] for d in WIDTHS], marker="o", label=series)
     if key == "dead_fraction":
@@ -270,10 +272,10 @@ expect(0.007 < table[eight_x]["l0"] / eight_x < 0.013 and 3_000 < seen[eight_x] 
 expect(6 < seen_reference / seen[eight_x] < 10, f"the reference's latents see about eight times as many examples as the "
        f"{eight_x}-latent SAE's", ratio=seen_reference / seen[eight_x])
 expect(ref_row["explained_variance"] > table[reference.d_sae]["explained_variance"] + 0.01
-       and ref_row["kl"] < table[reference.d_sae]["kl"],
+       and ref_row["ce_kl"] < table[reference.d_sae]["ce_kl"],
        f"at {reference.d_sae} latents the reference's longer run reconstructs better and changes the output less",
        EV_reference=ref_row["explained_variance"], EV_2_epochs=table[reference.d_sae]["explained_variance"],
-       KL_reference=ref_row["kl"], KL_2_epochs=table[reference.d_sae]["kl"]);
+       KL_reference=ref_row["ce_kl"], KL_2_epochs=table[reference.d_sae]["ce_kl"]);
 
 # %% [markdown]
 # First, what the loss columns say together. Zero-ablating the layer costs several nats, so CE
@@ -609,7 +611,7 @@ def train_topk(acts: Tensor, d_sae: int, k: int, cfg: training.TrainConfig, prog
         order = torch.randperm(len(acts))
         for i in range(steps_per_epoch):
             for group in optimizer.param_groups:
-                group["lr"] = training.schedules(epoch * steps_per_epoch + i, total, cfg)[0]
+                group["lr"] = training.learning_rate(epoch * steps_per_epoch + i, total, cfg.lr, cfg.lr_decay_frac)
             loss = topk_step(sae, acts[order[i * cfg.batch_size: (i + 1) * cfg.batch_size]], optimizer, cfg.max_grad_norm)
             bar.set_postfix(mse=f"{loss:.0f}")
             bar.update()
@@ -652,7 +654,7 @@ check("test_shrinkage")
 
 # %% tags=["demo"]
 price = table[RELU.d_sae]
-topk_row = metrics.evaluate(topk, val_store.acts, model, val_contexts, LAYER, 4)
+topk_row = training.evaluate(topk, val_store.acts, model, val_contexts, LAYER, 4, first["ce_zero_ablated"])
 print(f"{'SAE':18s} {'L0':>6s} {'EV':>6s} {'CE rec':>7s} {'KL':>6s} {'dead %':>7s} {'‖x̂-b‖/‖x-b‖':>13s} {'best scale':>11s} "
       f"{'mean code':>10s} {'rescaled':>9s}")
 scales = {}
@@ -662,7 +664,7 @@ for name, label, sae, row in (("relu", f"ReLU + L1, λ {price['l1_coeff']:.2f}",
         x_hat, z = sae(val_store.acts)
     shrunk = scales[name] = shrinkage(val_store.acts, x_hat, sae.b_dec)
     mean_code = z[z > 0].mean().item()
-    print(f"{label:18s} {row['l0']:6.1f} {row['explained_variance']:6.3f} {row['ce_recovered']:7.3f} {row['kl']:6.3f} "
+    print(f"{label:18s} {row['l0']:6.1f} {row['explained_variance']:6.3f} {row['ce_recovered']:7.3f} {row['ce_kl']:6.3f} "
           f"{100 * row['dead_fraction']:7.2f} {shrunk['norm_ratio']:13.3f} {shrunk['best_scale']:11.3f} "
           f"{mean_code:10.2f} {mean_code * shrunk['best_scale']:9.2f}")
 relu_scale, topk_scale = scales["relu"]["best_scale"], scales["topk"]["best_scale"]
@@ -670,9 +672,9 @@ expect(relu_scale > 1.05 and abs(topk_scale - 1) < 0.05 and abs(topk_scale - 1) 
        "the ReLU SAE's codes are too small (best scale above 1), the TopK SAE's best scale is near 1",
        relu=relu_scale, topk=topk_scale)
 expect(abs(topk_row["l0"] - price["l0"]) < 2, "the two SAEs have the same L0", relu=price["l0"], topk=topk_row["l0"])
-expect(topk_row["explained_variance"] > price["explained_variance"] + 0.01 and topk_row["kl"] < price["kl"],
+expect(topk_row["explained_variance"] > price["explained_variance"] + 0.01 and topk_row["ce_kl"] < price["ce_kl"],
        "at the same width, L0 and budget the TopK SAE reconstructs better and changes the output less",
-       EV_relu=price["explained_variance"], EV_topk=topk_row["explained_variance"], KL_relu=price["kl"], KL_topk=topk_row["kl"])
+       EV_relu=price["explained_variance"], EV_topk=topk_row["explained_variance"], KL_relu=price["ce_kl"], KL_topk=topk_row["ce_kl"])
 expect(topk_row["dead_fraction"] < 0.01, "at this width and budget under 1% of the TopK SAE's latents are dead",
        dead=topk_row["dead_fraction"]);
 

@@ -62,12 +62,14 @@ def test_release_holds_no_solution_hidden_test_or_reference(release, part):
 
 
 def test_release_of_early_parts_holds_no_later_part_and_no_helper_that_reveals_them(tmp_path):
-    """Released before Part 2 is due, Parts 1-2 come without ``saes.py`` (it shows Part 2's forward pass)."""
+    """Released before Part 2 is due, Parts 1-2 come without ``training.py`` (Part 2's exported answers) and
+    without ``saes.py``, which imports it."""
     early = parts()[:2]
     folder = tmp_path / "release"
     build_release(folder, early)
     notebooks = sorted(p.stem for p in folder.glob("part*.ipynb"))
     assert notebooks == early and sorted(p.stem for p in (folder / "grader" / "parts").glob("part*.py")) == early
+    assert not (folder / "saecourse" / "training.py").exists()
     assert not (folder / "saecourse" / "saes.py").exists() and not (folder / "saecourse" / "assets" / "reference_sae").exists()
 
 

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import activations, cells, concepts, corpus, interpret, interventions, models, probes, saes
+from . import activations, cells, concepts, corpus, interpret, interventions, models, probes, saes, training
 from .concepts import SPLITS, LabelledText
 from .files import atomic_path
 from .utils import cache_dir, output_dir, sized
@@ -296,7 +296,7 @@ def setup(project: Project) -> Setup:
         sae, which = saes.course_or_reference(name, layer)
     else:
         folder = (project.source.parent / settings.sae).resolve()
-        sae, which = saes.load(folder), str(folder)
+        sae, which = training.load_sae(folder), str(folder)
     general = activations.cached_activations(name, layer, "val", n_tokens=sized(20_000, 2_000))
     return Setup(model, tokenizer, layer, sae, which, general, name)
 
@@ -312,7 +312,7 @@ def tiny_setup(seed: int = 0, d_sae: int = 128, n_general: int = 2_000) -> Setup
     scale = 3 / (general.acts - centre).norm(dim=-1).median()
     g = torch.Generator().manual_seed(seed)
     W_dec = torch.nn.functional.normalize(torch.randn(d_sae, 64, generator=g), dim=-1)
-    sae = saes.SAE({"W_enc": W_dec.T * scale, "b_enc": torch.full((d_sae,), -0.5), "W_dec": W_dec / scale, "b_dec": centre})
+    sae = training.sae_from_tensors({"W_enc": W_dec.T * scale, "b_enc": torch.full((d_sae,), -0.5), "W_dec": W_dec / scale, "b_dec": centre})
     return Setup(model, tokenizer, 1, sae, "a random SAE", general)
 
 

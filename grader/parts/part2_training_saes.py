@@ -345,7 +345,7 @@ def test_ce_loss_recovered(sub, ref):
     standins = box_module(sub, "gradebox.standins")
     torch.manual_seed(6)
     A, b = torch.eye(64) + 0.5 * torch.randn(64, 64), 0.1 * torch.randn(64)  # a poor reconstruction
-    tokens = torch.randint(0, 50257, (4, 24))
+    tokens = torch.randint(0, 50257, (10, 24))  # more contexts than the reference's CHUNK of 8
     clean_logits = model(input_ids=tokens).logits
     expected = ref.ce_loss_recovered(model, Reconstruction(A, b), tokens, 1, 3)
     actual = sub.ce_loss_recovered(student_model, standins.Reconstruction(A, b), tokens, 1, 3)
@@ -371,6 +371,13 @@ def test_ce_loss_recovered(sub, ref):
                                    "vocabulary and averaged over the predicted positions from skip_first on")):
         assert abs(got[key] - want) < tol.CE_DERIVED * max(1.0, abs(want)), (
             f"{key}: expected {want:.5f}, got {got[key]:.5f} ({hint})")
+    given = expected["zero_ablated"] + 1.0  # a CE_zero measured before (here a made-up one, so that using it shows)
+    reused = sub.ce_loss_recovered(student_model, standins.Reconstruction(A, b), tokens, 1, 3, zero_ablated=given)
+    reused = {k: number(reused[k], f"ce_loss_recovered(..., zero_ablated={given:.3f})[{k!r}]") for k in ("zero_ablated", "recovered")}
+    want = (given - expected["sae"]) / (given - expected["clean"])
+    assert reused["zero_ablated"] == given and abs(reused["recovered"] - want) < tol.CE_DERIVED, (
+        f"given zero_ablated={given:.4f}, use it as CE_zero (do not measure it again): expected zero_ablated {given:.4f} "
+        f"and recovered {want:.4f}, got {reused['zero_ablated']:.4f} and {reused['recovered']:.4f}")
     perfect = standins.Reconstruction(torch.eye(64), torch.zeros(64))
     lossless = {k: number(v, f"ce_loss_recovered()[{k!r}]")
                 for k, v in sub.ce_loss_recovered(student_model, perfect, tokens, 1, 3).items()}

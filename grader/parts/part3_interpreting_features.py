@@ -3,7 +3,7 @@
 Everything is checked on planted inputs whose answers are known: an SAE whose codes are chosen
 row by row (``_planted``), an activation store with hand-made provenance, token windows with
 constructed activations, and the tiny GPT-2 for the logit lens. SAEs are built in both processes
-from the same tensors (``saecourse.saes.SAE``); the submission's are wrapped in a ``RowLimit`` that
+from the same tensors (``saecourse.training.sae_from_tensors``); the submission's are wrapped in a ``RowLimit`` that
 refuses to encode more rows at once than the chunk size the test passes."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from grader import tolerances as tol
 from grader.checks import box_module, close, diagnose, number, tensor
 from grader.framework import graded
 from saecourse.activations import ActivationStore
-from saecourse.saes import SAE
+from saecourse.training import sae_from_tensors
 
 
 # --------------------------------------------------------------------------------------------------
@@ -32,8 +32,8 @@ def _planted_tensors(d_in: int, d_sae: int, scale: float = 1.0) -> dict[str, tor
 def _saes(sub, tensors: dict[str, torch.Tensor], chunk_size: int):
     """The same SAE here (for the reference) and in the submission's process, that one wrapped so
     that it refuses to encode more than ``chunk_size`` rows at once."""
-    boxed = box_module(sub, "saecourse.saes").SAE(tensors)
-    return SAE(tensors), box_module(sub, "gradebox.standins").RowLimit(boxed, chunk_size)
+    boxed = box_module(sub, "saecourse.training").sae_from_tensors(tensors)
+    return sae_from_tensors(tensors), box_module(sub, "gradebox.standins").RowLimit(boxed, chunk_size)
 
 
 def _planted_codes() -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Interventions are checked on small random models built from a seed in both processes (the tiny
 GPT-2 of Part 2, and a tiny Llama for the architecture SmolLM2 has) with SAEs made from known
-tensors (``saecourse.saes.SAE``). Where a physical fact decides (a steered residual stream differs
+tensors (``saecourse.training.sae_from_tensors``). Where a physical fact decides (a steered residual stream differs
 from the clean one by exactly the vector, and only at the chosen positions; clamping a latent to
 its own value changes nothing; components add up to the residual stream), the test checks the
 fact; elsewhere it compares with the reference on the same inputs. The submission's context
@@ -21,7 +21,7 @@ from grader.framework import graded
 from grader.replay import recorded
 from saecourse.hooks import patch_residual
 from saecourse.models import residual_stream, tiny_llama
-from saecourse.saes import SAE
+from saecourse.training import sae_from_tensors
 
 D_MODEL, N_LAYER, LAYER = 64, 3, 1  # the tiny GPT-2, and the block whose output is edited
 
@@ -45,7 +45,7 @@ def _sae_tensors(seed: int, d_sae: int = 16) -> dict[str, torch.Tensor]:
 
 
 def _saes(sub, tensors: dict[str, torch.Tensor]):
-    return SAE(tensors), box_module(sub, "saecourse.saes").SAE(tensors)
+    return sae_from_tensors(tensors), box_module(sub, "saecourse.training").sae_from_tensors(tensors)
 
 
 def _inside(sub, context, model, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,7 +231,7 @@ def test_steering_hook_removed_after_error(sub, ref):
 
 @recorded
 def _steering_effect(ref, tensors: dict[str, torch.Tensor], feature: int, tokens: torch.Tensor, alphas: list[float]) -> dict:
-    return ref.steering_effect(_gpt2(PEAKED), SAE(tensors), feature, tokens, LAYER, alphas, k=4)
+    return ref.steering_effect(_gpt2(PEAKED), sae_from_tensors(tensors), feature, tokens, LAYER, alphas, k=4)
 
 
 PEAKED = 0.3  # the tiny GPT-2's init_std for steering_effect: steered distributions differ by a KL of 0.01-1
@@ -273,7 +273,7 @@ def test_steering_effect(sub, ref):
 def _clamped(ref, tensors: dict[str, torch.Tensor], tokens: torch.Tensor, feature: int, value: float,
              positions: list[int] | None) -> torch.Tensor:
     """The tiny GPT-2's logits with the reference's clamp in place."""
-    with ref.clamp_latent(_gpt2(), LAYER, SAE(tensors), feature, value, positions), torch.no_grad():
+    with ref.clamp_latent(_gpt2(), LAYER, sae_from_tensors(tensors), feature, value, positions), torch.no_grad():
         return _gpt2()(input_ids=tokens).logits
 
 
@@ -320,7 +320,7 @@ def test_clamp_latent(sub, ref):
 
 @recorded
 def _ablation(ref, tensors: dict[str, torch.Tensor], feature: int, tokens: torch.Tensor, value: float) -> dict:
-    return ref.ablation_effect(_gpt2(), SAE(tensors), feature, tokens, LAYER, value, 3)
+    return ref.ablation_effect(_gpt2(), sae_from_tensors(tensors), feature, tokens, LAYER, value, 3)
 
 
 @graded(points=3)

@@ -5,7 +5,7 @@ planted: parents along basis vectors, children at known angles to them, firing p
 by hand so that each condition of a family (close directions, coverage of the parent, distinct
 children) is what excludes one decoy. The λ for a target L0 is checked against exact power laws
 (seeded, targets inside and beyond the two runs) and, on the notebook's own runs, against
-``training.calibrate_l1``. The TopK SAE's forward pass and
+``saes.calibrate_l1``. The TopK SAE's forward pass and
 training step are compared with the reference on the same parameters; where a step differs, the
 submission's own step is run again under conditions that isolate one part of it (no stale
 gradients, no active clipping), which names the part that is wrong."""
@@ -23,10 +23,10 @@ from grader import tolerances as tol
 from grader.checks import box_module, close, diagnose, number, randomised, same_shapes, state, tensor
 from grader.framework import graded
 from grader.replay import recorded
-from saecourse import training
+from saecourse import saes, training
 
 def _boxed_sae(sub, tensors: dict[str, torch.Tensor], cfg: dict | None = None):
-    return box_module(sub, "saecourse.saes").SAE(tensors, cfg)
+    return box_module(sub, "saecourse.training").sae_from_tensors(tensors, cfg)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -54,10 +54,10 @@ def _power_law_cases() -> list[tuple[list[tuple[float, float]], float, float]]:
 
 
 def _calibrate_l1(runs: list[tuple[float, float]], target_l0: float) -> float:
-    """``training.calibrate_l1``'s λ for these two runs: its two trainings stood in for by the runs' L0s."""
+    """``saes.calibrate_l1``'s λ for these two runs: its two trainings stood in for by the runs' L0s."""
     l0_at = dict(runs)
-    with mock.patch.object(training, "cached_sae", lambda cfg, **_: cfg):
-        found = training.calibrate_l1(training.TrainConfig(), target_l0, lambda cfg: l0_at[cfg.l1_coeff], tuple(l0_at))
+    with mock.patch.object(saes, "cached_sae", lambda cfg, **_: cfg):
+        found = saes.calibrate_l1(training.TrainConfig(), target_l0, lambda cfg: l0_at[cfg.l1_coeff], tuple(l0_at))
     return found["l1_coeff"]
 
 
@@ -85,7 +85,7 @@ def test_l1_for_l0(sub, ref):
         if math.isclose(got, want, rel_tol=tol.RTOL):
             continue
         hint = next((f" ({m})" for m, wrong in _l1_mistakes(runs, target).items() if math.isclose(got, wrong, rel_tol=tol.RTOL)), "")
-        source = ("what training.calibrate_l1 finds from them" if runs == notebook[0] else
+        source = ("what saes.calibrate_l1 finds from them" if runs == notebook[0] else
                   "the λ at which the power law through both runs gives the target")
         raise AssertionError(f"runs (λ, L0) {[(round(l1, 3), round(l0, 2)) for l1, l0 in runs]}, target L0 {target:.2f}: "
                              f"expected λ {want:.4f} ({source}), got {got:.4f}{hint}")
