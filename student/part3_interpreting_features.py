@@ -43,6 +43,20 @@
 # This part needs a trained SAE. If you saved one in Part 2 it is used; otherwise the course's
 # **reference SAE** (Part 2's recipe, trained once, deterministically, about 5 minutes on two cores
 # the first time, then cached). Demo cells choose their sizes with `sized(full, smoke)` as before.
+#
+#
+# Cells that begin with `#| export interpret` hold answers that later parts use: the course builds
+# `saecourse.interpret` from the reference version of those cells (as Part 2's become
+# `saecourse.training`), so Parts 4-7 explain and score latents with the protocol you write here.
+
+# %%
+#| export interpret
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from saecourse.activations import ActivationStore, context_windows
 
 # %%
 import functools
@@ -51,14 +65,12 @@ import math
 from collections import Counter
 
 import matplotlib.pyplot as plt
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
 from gradebox import checker
 from saecourse import activations, corpus, dashboard, models, saes
-from saecourse.activations import ActivationStore
 from saecourse.claims import expect
 from saecourse.utils import output_dir, save_figure, set_threads, sized
 
@@ -430,6 +442,7 @@ for latent in shown:
 # predicts 1.0 for each kept id.
 
 # %% nbgrader={"grade": false, "grade_id": "explain_tokens", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export interpret
 def explain_tokens(token_ids: Tensor, acts: Tensor, max_size: int = 8, coverage: float = 0.8) -> dict[int, float]:
     """token_ids, acts: [n, w]. Returns {token id: 1.0} for the kept ids."""
     # YOUR CODE HERE
@@ -446,6 +459,7 @@ check("test_explain_tokens")
 # every token.
 
 # %% nbgrader={"grade": false, "grade_id": "lookup_and_simulate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export interpret
 def token_lookup_table(token_ids: Tensor, acts: Tensor) -> dict[int, float]:
     """token_ids, acts: [...] of the same shape. Returns {token id: mean activation}."""
     # YOUR CODE HERE
@@ -471,6 +485,7 @@ check("test_lookup_and_simulate")
 # fires, the true-positive rate alone).
 
 # %% nbgrader={"grade": false, "grade_id": "score_explanation", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export interpret
 def score_explanation(simulated: Tensor, real: Tensor) -> dict[str, float]:
     """simulated, real: [n_windows, w]. Returns {"pearson": float, "balanced_accuracy": float}."""
     # YOUR CODE HERE
@@ -483,43 +498,81 @@ check("test_score_explanation")
 # %% [markdown]
 # The protocol, the same for every latent (and in section 7 for directions that are not SAE
 # latents): windows of 31 tokens inside contexts; documents with an even id are the training
-# half, odd ones the held-out half.
+# half, odd ones the held-out half. An explanation is written from the latent's top training
+# windows and scored on the top held-out windows plus as many random held-out ones. Parts 4-7
+# score their latents with this same `Protocol`.
+
+# %%
+#| export interpret
+def top_windows(window_acts: Tensor, n: int) -> Tensor:
+    """Indices of the ``n`` windows with the largest activation, strongest first (stable; NaN never wins).
+    window_acts: [n_windows, w]."""
+    return torch.sort(window_acts.nan_to_num(float("-inf")).amax(1), descending=True, stable=True).indices[:n]
+
+
+@dataclass
+class Protocol:
+    """Windows of a store and their split: explanations are written from the top ``n_top`` windows
+    of the training documents (even ids) and scored on the top ``n_top`` plus ``n_top`` random
+    windows of the held-out documents (odd ids).
+
+    rows: [n_windows, width] store rows (``activations.context_windows``); token_ids: the same
+    shape; in_train: [n_windows] bool."""
+
+    rows: Tensor
+    token_ids: Tensor
+    in_train: Tensor
+    n_top: int = 20
+
+    @classmethod
+    def of(cls, store: ActivationStore, width: int = 31, n_top: int = 20) -> "Protocol":
+        rows = context_windows(store, width)
+        return cls(rows, store.tokens[rows], store.doc_ids[rows[:, 0]] % 2 == 0, n_top)
+
+    def explain(self, values: Tensor, explain=explain_tokens) -> dict[int, float]:
+        """The explanation of a latent from its activation at every store row (values: [n_rows]), written by
+        ``explain(token_ids [n, w], acts [n, w]) -> {token id: prediction}`` from the top training windows
+        (another explainer, an LLM's turned into such a table, is scored the same way)."""
+        acts, ids = values[self.rows][self.in_train], self.token_ids[self.in_train]
+        top = top_windows(acts, self.n_top)
+        return explain(ids[top], acts[top])
+
+    def held_out(self, values: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Token ids and activations of the held-out windows a latent is scored on: [2 n_top, width] each,
+        the random half drawn with ``generator``."""
+        acts, ids = values[self.rows][~self.in_train], self.token_ids[~self.in_train]
+        top = top_windows(acts, self.n_top)
+        others = torch.ones(len(acts), dtype=torch.bool)
+        others[top] = False
+        rest = others.nonzero().squeeze(1)
+        chosen = torch.cat([top, rest[torch.randperm(len(rest), generator=generator)[: self.n_top]]])
+        return ids[chosen], acts[chosen]
+
+    def score(self, values: Tensor, explanation: dict[int, float], seed: int = 0) -> dict[str, float]:
+        """Held-out score of ``explanation`` for the latent with these ``values`` ([n_rows])."""
+        ids, real = self.held_out(values, torch.Generator().manual_seed(seed))
+        return score_explanation(simulate(explanation, ids), real)
+
 
 # %% tags=["demo"]
 WIDTH, N_TOP = 31, sized(20, 5)
-windows = activations.context_windows(store, WIDTH)  # [n_windows, 31] rows
-window_ids = store.tokens[windows]
-in_train = store.doc_ids[windows[:, 0]] % 2 == 0
-train_ids, test_ids = window_ids[in_train], window_ids[~in_train]
+protocol = Protocol.of(store, WIDTH, N_TOP)
+windows, in_train = protocol.rows, protocol.in_train  # [n_windows, 31] rows, [n_windows]
+train_ids, test_ids = protocol.token_ids[in_train], protocol.token_ids[~in_train]
 print(f"{len(windows)} windows: {int(in_train.sum())} training, {int((~in_train).sum())} held out")
 
 
-def top_windows(window_acts: Tensor, n: int) -> Tensor:
-    """The n windows with the largest activation, strongest first (stable)."""
-    return torch.sort(window_acts.amax(1), descending=True, stable=True).indices[:n]
-
-
 def interpret(latent_values: Tensor, seed: int = 0, explain=explain_tokens) -> dict:
-    """Explanation and scores of one latent (or direction) from its activation at every store row.
-
-    ``explain(token_ids [n, w], acts [n, w]) -> {token id: prediction}`` writes the explanation from
-    the top training windows; pass another explainer (an LLM's, turned into such a table) to score it
-    the same way."""
-    acts = latent_values[windows]
-    train_acts, test_acts = acts[in_train], acts[~in_train]
-    top_train = top_windows(train_acts, N_TOP)
-    explanation = explain(train_ids[top_train], train_acts[top_train])
+    """Explanation and scores of one latent (or direction) from its activation at every store row: the
+    explanation's, a random explanation's of the same size and the look-up table's, on the same held-out
+    windows (``explain``: as ``Protocol.explain``'s)."""
+    explanation = protocol.explain(latent_values, explain)
     generator = torch.Generator().manual_seed(seed)
     vocabulary = train_ids.unique()
     n_random = max(1, len(explanation))
     random_explanation = {int(t): 1.0 for t in vocabulary[torch.randperm(len(vocabulary), generator=generator)[:n_random]]}
-    table = token_lookup_table(train_ids, train_acts)
-    top_test = top_windows(test_acts, N_TOP)
-    others = torch.ones(len(test_acts), dtype=torch.bool)
-    others[top_test] = False
-    rest = torch.nonzero(others).squeeze(1)
-    held_out = torch.cat([top_test, rest[torch.randperm(len(rest), generator=generator)[:N_TOP]]])
-    ids, real = test_ids[held_out], test_acts[held_out]
+    table = token_lookup_table(train_ids, latent_values[windows][in_train])
+    ids, real = protocol.held_out(latent_values, generator)
     scores = {name: score_explanation(simulate(e, ids), real)
               for name, e in [("explanation", explanation), ("random", random_explanation), ("lookup", table)]}
     return {"tokens": explanation, **scores}

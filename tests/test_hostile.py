@@ -122,16 +122,17 @@ def test_helper_that_reveals_part3_is_hidden_while_grading_it(tmp_path):
 
 
 def test_helper_that_reveals_part2_is_hidden_while_grading_it(tmp_path):
-    """saecourse.saes holds an SAE forward pass (for Parts 3-7): grading Part 2, it is an empty file,
-    source and compiled copy alike."""
-    import saecourse.saes  # noqa: F401 - leaves a compiled copy in __pycache__, which must be hidden too
+    """saecourse.training holds Part 2's answers (exported from its notebook, for Parts 3-7): grading Part 2,
+    it is an empty file, source and compiled copy alike, and so is saecourse.saes, which imports it."""
+    import saecourse.saes  # noqa: F401 - leaves compiled copies in __pycache__, which must be hidden too
 
     code = (
         "import importlib.util, marshal, pathlib, saecourse\n"
         "folder = pathlib.Path(saecourse.__file__).parent\n"
-        "copies = [p.read_bytes() for p in [folder / 'saes.py', *(folder / '__pycache__').glob('saes.*.pyc')]]\n"
+        "copies = [p.read_bytes() for name in ('training', 'saes')\n"
+        "          for p in [folder / f'{name}.py', *(folder / '__pycache__').glob(f'{name}.*.pyc')]]\n"
         "if any(copies):\n"
-        "    from saecourse.saes import SAE as _Revealed\n"
+        "    from saecourse.training import SAE as _Revealed\n"
         "    class SAE(nn.Module):  # the student's own __init__, the revealed forward pass\n"
         "        def __init__(self, d_in, d_sae, init_norm=0.1):\n"
         "            super().__init__()\n"
