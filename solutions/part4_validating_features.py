@@ -43,22 +43,34 @@
 # > without silently replacing the model's residual stream by the SAE's imperfect reconstruction.
 #
 # The SAE is yours from Part 2 if you saved it, else the course's reference SAE (as in Part 3).
+#
+# Cells that begin with `#| export interventions` hold answers that Part 7 uses. The course builds
+# `saecourse.interventions` from the reference version of those cells (as Part 2's `#| export
+# training` cells become `saecourse.training`), so Part 7's pipeline measures the mass share of its
+# latents and ablates them with exactly the code you write here. The first such cell holds the
+# imports they need.
 
 # %%
+#| export interventions
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from saecourse import models
+from saecourse.hooks import next_token_losses, patch_residual
+
+# %%
+import matplotlib.pyplot as plt
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gradebox import checker
-from saecourse import activations, corpus, interpret, models, saes
+from saecourse import activations, corpus, interpret, saes
 from saecourse.claims import expect
-from saecourse.hooks import assert_no_hooks, next_token_losses, patch_residual
+from saecourse.hooks import assert_no_hooks
 from saecourse.models import attention_and_mlp, get_blocks, greedy_continuation
 from saecourse.utils import save_figure, set_threads, sized
 
@@ -131,9 +143,11 @@ for name, rows in (("explanation documents", ~held_out_rows), ("held-out documen
 # and 1 effective token (0 · log 0 counts as 0).
 
 # %% nbgrader={"grade": false, "grade_id": "monosemanticity", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export interventions
 def monosemanticity(token_ids: Tensor, acts: Tensor, explanation: dict[int, float]) -> dict[str, float]:
-    """token_ids, acts: [n] (a latent's activation on each token). Returns {"mass_share", "entropy",
-    "effective_tokens"} (entropy in bits)."""
+    """token_ids, acts: [n] (a latent's activation on each token); explanation: Part 3's, whose keys are the
+    token ids it predicts. Returns {"mass_share", "entropy", "effective_tokens"} (entropy in bits); a latent
+    that never fires: mass share 0, entropy 0, 1 effective token."""
     ### BEGIN SOLUTION
     total = acts.sum()
     if total <= 0:
@@ -508,10 +522,13 @@ for f in FEATURES:
 # like `steering_hook`; `value=None` means the latent's own value. You may use `patch_residual`.
 
 # %% nbgrader={"grade": false, "grade_id": "clamp_latent", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export interventions
 @contextmanager
 def clamp_latent(model: nn.Module, layer: int, sae: nn.Module, feature: int, value: float | None,
                  positions: list[int] | None = None) -> Iterator[None]:
-    """Clamp latent ``feature`` to ``value`` in the residual stream after block ``layer`` at ``positions``."""
+    """Clamp latent ``feature`` to ``value`` (None: its own value) in the residual stream after block ``layer``
+    ([batch, seq, d_model]) at ``positions`` (indices into the sequence; None: every position), through
+    ``sae`` and keeping its error term. The other positions are untouched."""
     ### BEGIN SOLUTION
     def clamp(resid: Tensor) -> Tensor:
         x = resid if positions is None else resid[:, positions]
@@ -572,10 +589,13 @@ expect(without_error > 1000 * own_value and without_error > 1.0,
 # run at `t`) and over those where it does not (NaN for an empty group), and the two counts.
 
 # %% nbgrader={"grade": false, "grade_id": "ablation_effect", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export interventions
 @torch.no_grad()
 def ablation_effect(model: nn.Module, sae: nn.Module, feature: int, tokens: Tensor, layer: int, value: float = 0.0,
                     skip_first: int = 4) -> dict[str, float]:
-    """tokens: [batch, seq]. Returns {"firing", "not_firing", "n_firing", "n_not_firing"}."""
+    """tokens: [batch, seq]. Returns {"firing", "not_firing"}: the mean loss change (ablated minus clean) over
+    the predicting positions ``t >= skip_first`` where the latent fires in the clean run and where it does
+    not (NaN for an empty group), and {"n_firing", "n_not_firing"}: how many positions each mean is over."""
     ### BEGIN SOLUTION
     positions = list(range(skip_first, tokens.shape[1]))
     fires = sae.encode(models.residual_stream(model, tokens, layer))[:, skip_first:-1, feature] > 0  # [batch, seq - 1 - skip]
