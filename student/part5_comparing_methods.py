@@ -47,21 +47,31 @@
 #   ends. Not a document label, and much harder.
 #
 # The SAE is yours from Part 2 if you saved it, else the course's reference SAE (as in Parts 3-4).
+#
+# Cells that begin with `#| export probes` hold answers that a later part uses. The course builds
+# `saecourse.probes` from the reference version of those cells (as nbdev exports cells), so Part 7
+# sets its features against a concept's steering vector and probe, probes its latents and steers
+# with them using exactly the code you write here. The first such cell holds the imports they need.
+
+# %%
+#| export probes
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from saecourse.hooks import next_token_losses, patch_residual
+from saecourse.models import greedy_continuation, residual_stream
 
 # %%
 import math
 
 import matplotlib.pyplot as plt
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gradebox import checker
 from saecourse import activations, concepts, corpus, interpret, models, saes
 from saecourse.claims import expect
-from saecourse.hooks import assert_no_hooks, next_token_losses, patch_residual
-from saecourse.models import greedy_continuation, residual_stream
+from saecourse.hooks import assert_no_hooks
 from saecourse.utils import save_figure, set_threads, sized
 
 check = checker("part5_comparing_methods")
@@ -114,8 +124,11 @@ for name, c in CONCEPTS.items():
 # texts.
 
 # %% nbgrader={"grade": false, "grade_id": "mean_difference", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def mean_difference(acts: Tensor, labels: Tensor) -> Tensor:
-    """acts: [n, d_model], labels: [n] (1 positive, 0 negative). Returns [d_model]."""
+    """The positive rows' mean minus the negative rows' mean, each class's own mean.
+
+    acts: [n, d_model], labels: [n] (1 positive, 0 negative). Returns [d_model]."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -135,8 +148,12 @@ check("test_mean_difference")
 # `F.binary_cross_entropy_with_logits` computes the first term stably.
 
 # %% nbgrader={"grade": false, "grade_id": "fit_logistic", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def fit_logistic(x: Tensor, y: Tensor, l2: float) -> tuple[Tensor, Tensor]:
-    """x: [n, d], y: [n] in {0, 1}. Returns (w [d], b []) as float32."""
+    """The minimiser (w, b) of the mean BCE of σ(x·w + b) against y plus l2/2 ‖w‖² (b not penalised),
+    found in float64 to convergence.
+
+    x: [n, d], y: [n] in {0, 1}. Returns (w [d], b []) as float32."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -151,8 +168,12 @@ check("test_fit_logistic")
 # every positive with every negative (fine for a few thousand rows), or use ranks.
 
 # %% nbgrader={"grade": false, "grade_id": "auroc", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def auroc(scores: Tensor, labels: Tensor) -> float:
-    """scores, labels: [n], with both classes present."""
+    """The probability that a random positive scores higher than a random negative, a tie counting
+    one half.
+
+    scores, labels: [n], with both classes present."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -176,10 +197,14 @@ check("test_auroc")
 # well it generalises.
 
 # %% nbgrader={"grade": false, "grade_id": "train_probe", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def train_probe(x: Tensor, labels: Tensor, split: Tensor, l2s: list[float]) -> dict:
-    """x: [n, d], labels, split: [n]. Returns {"w": [d], "b": [] (in standardised coordinates),
-    "mean": [d], "std": [d], "l2": float, "validation_auroc": [len(l2s)], "test_accuracy": float,
-    "test_auroc": float}."""
+    """A probe fitted on the standardised train rows for each λ in l2s, the one with the highest
+    validation AUROC kept (ties: the larger λ), and its accuracy and AUROC on the test rows.
+
+    x: [n, d], labels, split: [n] (split: 0 train, 1 validation, 2 test). Returns {"w": [d], "b": []
+    (in standardised coordinates), "mean": [d], "std": [d] (the train rows'; 1 where a dimension is
+    constant), "l2": float, "validation_auroc": [len(l2s)], "test_accuracy": float, "test_auroc": float}."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -194,8 +219,11 @@ check("test_train_probe")
 # for every `x`.
 
 # %% nbgrader={"grade": false, "grade_id": "raw_probe", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def raw_probe(probe: dict) -> tuple[Tensor, Tensor]:
-    """probe: as train_probe returns it. Returns (w_raw [d], b_raw [])."""
+    """The probe with its standardisation folded in: x · w_raw + b_raw = ((x - mean) / std) · w + b.
+
+    probe: as train_probe returns it. Returns (w_raw [d], b_raw [])."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -277,8 +305,11 @@ expect(first_position < later_accuracy - 0.05,
 # SAE you did not train may not have unit norm.
 
 # %% nbgrader={"grade": false, "grade_id": "decoder_cosines", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def decoder_cosines(direction: Tensor, W_dec: Tensor) -> Tensor:
-    """direction: [d_model], W_dec: [d_sae, d_model]. Returns [d_sae]."""
+    """The cosine of direction with every decoder row (rows of any norm).
+
+    direction: [d_model], W_dec: [d_sae, d_model]. Returns [d_sae]."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -294,8 +325,12 @@ check("test_decoder_cosines")
 # directions may be (nearly) parallel; use a solver that copes with that (`torch.linalg.lstsq`).
 
 # %% nbgrader={"grade": false, "grade_id": "span_fractions", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 def span_fractions(direction: Tensor, W_dec: Tensor, order: Tensor, ks: list[int]) -> Tensor:
-    """direction: [d_model], W_dec: [d_sae, d_model], order: [>= max(ks)] latent indices. Returns [len(ks)]."""
+    """For each k in ks, ‖P_k v‖ / ‖v‖ with P_k the projection onto the span of the decoder rows
+    W_dec[order[:k]] (rows that need not be orthogonal, nor independent).
+
+    direction: [d_model], W_dec: [d_sae, d_model], order: [>= max(ks)] latent indices. Returns [len(ks)]."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -515,9 +550,13 @@ for name in data:
 # position, e.g. with `patch_residual`), averaged over every position of every sequence.
 
 # %% nbgrader={"grade": false, "grade_id": "steered_kl", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 @torch.no_grad()
 def steered_kl(model: nn.Module, layer: int, vector: Tensor, tokens: Tensor) -> float:
-    """vector: [d_model], tokens: [batch, seq]."""
+    """KL(P ‖ Q) in nats between the clean (P) and steered (Q) next-token distributions, vector added
+    after block layer at every position; the mean over every position of every sequence.
+
+    vector: [d_model], tokens: [batch, seq]."""
     # YOUR CODE HERE
     raise NotImplementedError()
 
@@ -539,10 +578,16 @@ check("test_steered_kl")
 # than one. A hook's `resid + v` broadcasts a `v` of shape `[rows, 1, d_model]`.
 
 # %% nbgrader={"grade": false, "grade_id": "compare_steering", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export probes
 @torch.no_grad()
 def compare_steering(model: nn.Module, layer: int, directions: Tensor, norm: float, prompts: Tensor, unrelated: Tensor,
                      probe_w: Tensor, probe_b: float, n_new: int) -> dict[str, Tensor]:
-    """directions: [n_dir, d_model], prompts: [batch, seq], unrelated: [batch', seq'], probe_w: [d_model].
+    """Each direction scaled to norm and added after block layer while greedy decoding continues the
+    prompts by n_new tokens, all directions in one batch. "concept": the probe's mean probability on the
+    continuation's tokens, read by the clean model; "loss": the clean model's mean loss of predicting
+    them; "kl": steered_kl on unrelated.
+
+    directions: [n_dir, d_model], prompts: [batch, seq], unrelated: [batch', seq'], probe_w: [d_model].
     Returns {"concept", "loss", "kl"}: [n_dir] each, and "continuations": [n_dir, batch, n_new] token ids."""
     # YOUR CODE HERE
     raise NotImplementedError()
