@@ -113,13 +113,14 @@ def needed_revealing(released: list[str]) -> dict[str, str]:
 
 
 def revealing(ignore, released: list[str]):
-    """``ignore`` for copytree, plus every helper module that reveals a released part's exercises
-    (``REVEALS``) and that no later released part needs (``needed_revealing``)."""
+    """``ignore`` for copytree, plus every helper module that reveals a part's exercises (``REVEALS``) and
+    that no later released part needs (``needed_revealing``): a released part's, and a part's not yet
+    released (a release of Parts 1-2 must not hold Part 4's answers for later)."""
     needed = needed_revealing(released)
 
     def names(folder: str, entries: list[str]) -> set[str]:
         hidden = {e for e in entries if e.endswith(".py") and e not in needed
-                  and sandbox.reveals(Path(folder) / e) in released}
+                  and sandbox.reveals(Path(folder) / e) is not None}
         return set(ignore(folder, entries)) | hidden
 
     return names

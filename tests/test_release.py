@@ -32,11 +32,16 @@ def _text_files(folder: Path) -> dict[Path, str]:
 
 
 def _solution_lines(part: str) -> set[str]:
-    """Lines of ``part``'s solutions that appear nowhere else in the course (given code shares some)."""
+    """Lines of ``part``'s solutions that appear nowhere else in the course (given code shares some) and
+    in no other part's solutions: an idiom such as ``loss.backward()`` is Part 2's answer and Part 6's,
+    and cannot tell which one a helper that a later part needs (Part 2's ``training``) gives away."""
     course = (REPO / "course" / f"{part}.py").read_text()
     outside = "\n".join(SOLUTION.sub("", (REPO / "course" / f"{p}.py").read_text()) for p in parts())
+    others = {line.strip() for p in parts() if p != part
+              for block in SOLUTION.findall((REPO / "course" / f"{p}.py").read_text()) for line in block.splitlines()}
     return {line.strip() for block in SOLUTION.findall(course) for line in block.splitlines()
-            if len(line.strip()) >= 12 and not line.strip().startswith("#") and line.strip() not in outside}
+            if len(line.strip()) >= 12 and not line.strip().startswith("#") and line.strip() not in outside
+            and line.strip() not in others}
 
 
 @pytest.mark.parametrize("part", parts())
@@ -70,6 +75,8 @@ def test_release_of_early_parts_holds_no_later_part_and_no_helper_that_reveals_t
     notebooks = sorted(p.stem for p in folder.glob("part*.ipynb"))
     assert notebooks == early and sorted(p.stem for p in (folder / "grader" / "parts").glob("part*.py")) == early
     assert not (folder / "saecourse" / "training.py").exists()
+    for later in ("interpret.py", "interventions.py", "probes.py", "project.py"):  # later parts' answers, for later
+        assert not (folder / "saecourse" / later).exists(), f"a release of Parts 1-2 holds saecourse/{later}"
     assert not (folder / "saecourse" / "saes.py").exists() and not (folder / "saecourse" / "assets" / "reference_sae").exists()
 
 
