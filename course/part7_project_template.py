@@ -303,9 +303,12 @@ expect(best["steer_concept"] > steering["steering_vector"]["concept"] + 0.05,
        "at one norm, the best catalogued latent raises the probe's score of the continuation by more than the "
        "mean-difference steering vector does (by at least 0.05)",
        best_latent=best["steer_concept"], steering_vector=steering["steering_vector"]["concept"])
-expect(max(abs(r["ablation_firing"]) for r in rows) < 0.2,
-       "zero-ablating any catalogued latent changes the loss by less than 0.2 nats where it fires",
-       largest=max(abs(r["ablation_firing"]) for r in rows))
+ablations = torch.tensor([r["ablation_firing"] for r in rows])  # NaN: the latent never fires on these first tokens
+fired = ablations[~ablations.isnan()].abs()
+expect(fired.median() < 0.05 and (fired > 0.1).float().mean() <= 0.5,
+       "zero-ablating a catalogued latent changes the loss where it fires by a median of less than 0.05 nats, and at "
+       "most half of them change it by more than 0.1 nats", median=fired.median().item(), largest=fired.max().item(),
+       above_0_1=int((fired > 0.1).sum()), measured=len(fired), never_fire=int(ablations.isnan().sum()))
 expect(span_steering[k_max] > span_probe[k_max] > (k_max / d_model) ** 0.5,
        f"the top {k_max} decoder directions span more of the steering vector than of the probe, and more of both "
        "than random directions would", steering_vector=span_steering[k_max], probe=span_probe[k_max],
@@ -369,9 +372,10 @@ if MINE is not None:
 # table gives each one's rates: an answer says which cover much of the concept and which little).
 # **Causality**: at one steering norm, the best catalogued latent raises the probe's score of the
 # continuation by more than the mean-difference steering vector does (the shifts and KLs are
-# printed above; the KL on unrelated text is what each push costs); zero-ablating any catalogued
-# latent changes the loss by less than 0.2 nats where it fires, so no single one of them is needed
-# to predict the first tokens of these texts. **Relation to probes and steering vectors**: the top
+# printed above; the KL on unrelated text is what each push costs); zero-ablating a catalogued
+# latent changes the loss where it fires by a median of less than 0.05 nats, and at most half of
+# them by more than 0.1 nats (the largest change is printed above): most of them are not needed
+# to predict the first tokens of these texts, and a few matter where they fire. **Relation to probes and steering vectors**: the top
 # 16 decoder directions span more of the steering vector than of the probe, both more than the
 # 0.17 of 16 random directions, and the largest cosine of a catalogued latent with the steering
 # vector is more than five times a random direction's 0.04: the features lie along the difference
