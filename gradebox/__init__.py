@@ -33,7 +33,11 @@ def checker(part: str) -> Callable[[str], None]:
         to_judge, from_judge = judge.stdin.fileno(), judge.stdout.fileno()
         wire.send(to_judge, wire.encode({"op": "check", "test": test_name}))
         while (request := wire.decode(wire.receive(from_judge), server.resolve)).get("op") != "verdict":
-            wire.send(to_judge, server.reply(request))
+            reply = server.reply(request)
+            try:
+                wire.send(to_judge, reply)
+            except BrokenPipeError:  # the judge stopped waiting (the test's time limit): its verdict is sent
+                continue
         if not request["passed"]:
             raise CheckFailed(f"{test_name} failed: {request['message']}")
         print(f"\N{CHECK MARK} {test_name} passed ({request['points']:g} points)")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import limits as bounds
 from grader import sandbox
 from grader.framework import parts
 from grader.run import Limits, PartResult, grade_submission, gradescope_json, provenance
@@ -27,8 +26,8 @@ def limits_hit(results: list[PartResult]) -> str:
     found: dict[str, list[str]] = {}
     for r in results:
         for t in r.tests:
-            for name in t.get("extra_data", {}).get("limits") or bounds.hit(t.get("output", "")):
-                found.setdefault(name, []).append(f"{r.part}::{t['name']}")
+            for name in t.limits:
+                found.setdefault(name, []).append(f"{r.part}::{t.name}")
     return "; ".join(f"{name}: {', '.join(tests)}" for name, tests in found.items())
 
 

@@ -1,23 +1,25 @@
 """``python -m grader.judge PART``: the judge behind a notebook's ``check("test_x")``.
 
 Started by ``gradebox.checker`` with the RPC on its stdin/stdout. For each ``{"op": "check",
-"test": name}`` it runs that graded test here, with ``sub`` a proxy for the notebook that asked
-(which answers the test's calls while it waits) and ``ref`` the reference (in the student release,
-its recorded answers: ``grader.replay``), then sends
-``{"op": "verdict", "passed": bool, "message": str, "points": float}``. The notebook's process
+"test": name}`` it runs that graded test here through ``grader.runner.run`` (as the grader does),
+with ``sub`` a proxy for the notebook that asked (which answers the test's calls while it waits)
+and ``ref`` the reference (in the student release, its recorded answers: ``grader.replay``), then
+sends ``{"op": "verdict", "passed": bool, "message": str, "points": float}``. The notebook's process
 never receives the reference or an expected value, only the test's inputs and the verdict.
+
+A call that runs past the test's time limit gets a failing verdict at once; the student's kernel
+is still computing it, so its reply would arrive out of step: the judge then exits, and the next
+``check()`` starts a new one.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 from gradebox import wire
-from grader import replay
-from grader.framework import has_reference, part_name, reference, start_test, tests_module
-from grader.plugin import OUTPUT_CAP, failure_message
+from grader import replay, runner
+from grader.framework import has_reference, part_name, reference, tests_module
 from grader.remote import Connection
 
 
@@ -27,14 +29,9 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
     if test is None or not hasattr(test, "points"):
         return {"passed": False, "message": f"{part} has no graded test called {test_name!r}", "points": 0}
     sub = connection.root()
-    try:
-        ref = reference(part) if has_reference(part) else replay.replayed(part, sub, test)
-        start_test(sub)
-        test(sub=sub, ref=ref)
-        return {"passed": True, "message": "", "points": test.points}
-    except Exception as err:  # noqa: BLE001 - any failure of the test is the submission's result
-        message = failure_message(err) or traceback.format_exc(limit=-2 if isinstance(err, AssertionError) else -3)
-    return {"passed": False, "message": message[:OUTPUT_CAP], "points": test.points}
+    ref = reference(part) if has_reference(part) else replay.replayed(part, sub, test)
+    failures = runner.run(test, sub, ref, connection)
+    return {"passed": not failures, "message": "\n".join(failures)[: 2 * runner.OUTPUT_CAP], "points": test.points}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         except (EOFError, KeyboardInterrupt):  # the notebook's kernel ended (or was interrupted)
             return 0
         wire.send(fd_out, wire.encode({"op": "verdict", **verdict(connection, part, request["test"])}))
+        if connection.timed_out:  # the late reply would be read as the next test's: a new judge reads the next
+            return 0
         connection.generation += 1  # proxies of this test are not valid in the next
 
 

@@ -18,11 +18,14 @@ import sys
 from pathlib import Path
 
 from gradebox import wire
-from grader import answers, replay, sandbox
+from grader import answers, replay, runner, sandbox
 from grader.archive import write_zip
-from grader.framework import REPO, part_name, parts, tests_file
+from grader.framework import REPO, graded_tests, part_name, parts, reference, tests_file, tests_module
+from grader.limits import SubmissionLimits
+from grader.remote import Box
+from saecourse.cells import definition_sources, read_cells
 
-JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "limits", "loader", "plugin", "remote", "replay",
+JUDGE_MODULES = ("__init__", "answers", "checks", "framework", "judge", "limits", "loader", "remote", "replay", "runner",
                  "sandbox", "tolerances")
 STUDENT_README = """# Superposition & Sparse Autoencoders: student release
 
@@ -96,8 +99,26 @@ def visible_key_bytes(part: str) -> bytes:
     """The part's visible key, recorded once per course version (cached next to the answer keys)."""
     path = answers.key_path(part).with_suffix(".visible")
     if not path.exists():
-        path.write_bytes(wire.encode(replay.record(part, REPO / "solutions" / f"{part}.py")))
+        path.write_bytes(wire.encode(record_visible_key(part, REPO / "solutions" / f"{part}.py")))
     return path.read_bytes()
+
+
+def record_visible_key(part: str, solutions: Path) -> dict:
+    """Run every visible test of ``part`` against the reference notebook ``solutions`` (trusted, unconfined,
+    through ``runner.run`` as in grading) with a recording reference; return the visible key's content:
+    ``{"calls": what the reference answered, "answers": the answer-key entries the tests read}``."""
+    recorder, module = replay.Recorder(), tests_module(part)
+    box = Box(definition_sources(read_cells(solutions)), SubmissionLimits(confined=False))
+    answers.READ.clear()
+    try:
+        for test in (t for t in graded_tests(part) if t.visible):
+            recorder.max_bytes = replay.MEASURED_ANSWER_BYTES if test.measures else None
+            if failures := runner.run(getattr(module, test.name), box.root(), recorder.wrap(reference(part)), box):
+                raise RuntimeError(f"the reference fails {part}'s visible test {test.name}:\n" + "\n".join(failures))
+    finally:
+        box.close()
+    used = {name: answers.answer_key(part)[name] for p, name in sorted(answers.READ) if p == part}
+    return {"calls": recorder.calls, "answers": used}
 
 
 def needed_revealing(released: list[str]) -> dict[str, str]:

@@ -84,6 +84,7 @@ class Connection:
     """Requests to a submission over a pair of pipes; ``Box`` adds the process behind them."""
 
     skip_oversized = True  # read past a reply over the bound (1 MiB at a time) to stay in step; Box kills instead
+    stopped = "; the check stopped waiting for it (it goes on in your kernel: interrupt it if it does not end)"
 
     def __init__(self, fd_in: int, fd_out: int, reply_mb: float | None = None):
         self.fd_in, self.fd_out = fd_in, fd_out  # replies are read from fd_in, requests written to fd_out
@@ -91,6 +92,7 @@ class Connection:
         self.deadline: float | None = None  # time.monotonic() by which the current test must finish
         self.deadline_why = "the test's time limit"  # or the part's time budget, when that ends first
         self.deadline_tag = ""  # the bound's tag when the deadline is the part's budget
+        self.timed_out = False  # a call ran past its deadline: its reply may still come, so stop reading
         self.reply_limit = int((bounds.setting("reply size") if reply_mb is None else reply_mb) * bounds.MiB)
         self.json_limit = int(bounds.setting("reply structure") * bounds.MiB)
         self._scratch: Path | None = None
@@ -135,8 +137,9 @@ class Connection:
         try:
             reply = self._exchange(_with_handles(request), self.deadline)
         except TimeoutError:
+            self.timed_out = True
             self.kill()
-            raise SubmissionError(f"{label or 'your code'} did not finish within {self.deadline_why} and was stopped"
+            raise SubmissionError(f"{label or 'your code'} did not finish within {self.deadline_why}{self.stopped}"
                                   f"{' ' + self.deadline_tag if self.deadline_tag else ''}", "timeout", label) from None
         except wire.TooLarge as err:
             self.kill()
@@ -163,11 +166,18 @@ class Connection:
     def kill(self) -> None:
         """Nothing to kill: the other side is the student's own notebook."""
 
+    def end_test(self) -> str | None:
+        """After a test: its deadline cleared. ``Box`` also checks the bounds a call cannot fail and says
+        what the submission did past them."""
+        self.deadline, self.deadline_why, self.deadline_tag = None, "the test's time limit", ""
+        return None
+
 
 class Box(Connection):
     """The submission's confined process: started on demand, restarted after it dies or times out."""
 
     skip_oversized = False
+    stopped = " and was stopped"
 
     def __init__(self, cells: list[str], limits: SubmissionLimits | None = None):
         limits = SubmissionLimits() if limits is None else limits
@@ -330,7 +340,7 @@ class Box(Connection):
     def end_test(self) -> str | None:
         """Forget the test's objects, kill processes the submission left behind, and check the
         bounds it could have gone past without failing a call; say what it did, if anything."""
-        self.deadline, self.deadline_why, self.deadline_tag = None, "the test's time limit", ""
+        super().end_test()
         problems = []
         if self.limits.confined and (disk := self._disk_problem()):
             problems.append(disk)

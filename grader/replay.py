@@ -2,7 +2,7 @@
 
 The release (``python -m grader.release``) ships the visible tests but not the reference solution.
 Instead, each part's *visible key* holds what the reference answered to every call a visible test
-made of it while grading the reference notebook (``record``). In the release, ``ref`` is a
+made of it while grading the reference notebook (``grader.release.record_visible_key``). In the release, ``ref`` is a
 ``Replay``: a call whose arguments (and the judge's random state) match a recorded one returns the
 recorded answer, so ``expected = ref.f(x)`` on seeded inputs works exactly as with the reference.
 
@@ -295,27 +295,3 @@ def visible_key(part: str) -> dict:
 def replayed(part: str, sub: Any, test: Callable) -> Replayed:
     """``ref`` for one visible test in the release."""
     return Replay(visible_key(part)["calls"], sub, test.__name__, test.measures).root()
-
-
-def record(part: str, solutions: Path) -> dict:
-    """Run every visible test of ``part`` against the reference notebook ``solutions`` (trusted,
-    unconfined) with a recording reference; return the visible key's content."""
-    from grader import answers
-    from grader.framework import graded_tests, reference, start_test, tests_module
-    from grader.limits import SubmissionLimits
-    from grader.remote import Box
-    from saecourse.cells import definition_sources, read_cells
-
-    recorder, module = Recorder(), tests_module(part)
-    box = Box(definition_sources(read_cells(solutions)), SubmissionLimits(confined=False))
-    answers.READ.clear()
-    try:
-        for test in (t for t in graded_tests(part) if t.visible):
-            recorder.max_bytes = MEASURED_ANSWER_BYTES if test.measures else None
-            start_test(box.root())
-            getattr(module, test.name)(sub=box.root(), ref=recorder.wrap(reference(part)))
-            box.end_test()
-    finally:
-        box.close()
-    used = {name: answers.answer_key(part)[name] for p, name in sorted(answers.READ) if p == part}
-    return {"calls": recorder.calls, "answers": used}

@@ -22,7 +22,8 @@ from pathlib import Path
 from grader import answers, forkserver, sandbox
 from grader import limits as bounds
 from grader.limits import Limits
-from grader.framework import PART_FILE, REPO, GradedTest, parts, graded_tests
+from grader.framework import PART_FILE, REPO, parts, graded_tests
+from grader.runner import TestResult
 
 LOG_TAIL = 1500  # characters of a dead worker's output quoted in the results
 
@@ -39,16 +40,16 @@ def sandbox_label(limits: Limits) -> str:
 class PartResult:
     part: str
     file: Path | None
-    tests: list[dict] = field(default_factory=list)
+    tests: list[TestResult] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def score(self) -> float:
-        return sum(t["score"] for t in self.tests)
+        return sum(t.score for t in self.tests)
 
     @property
     def max_score(self) -> float:
-        return sum(t["max_score"] for t in self.tests)
+        return sum(t.max_score for t in self.tests)
 
 
 def find_submission_file(folder: Path, part: str) -> Path | None:
@@ -74,13 +75,6 @@ def find_submission_file(folder: Path, part: str) -> Path | None:
     return max((py, ipynb), key=lambda p: p.stat().st_mtime)
 
 
-def _failed(test: GradedTest, reason: str) -> dict:
-    return {
-        "name": test.name, "part": test.part, "score": 0, "max_score": test.points, "status": "failed",
-        "output": reason, "visibility": "visible" if test.visible else "after_published",
-    }
-
-
 def matches(name: str, keyword: str | None) -> bool:
     """Whether a test called ``name`` is selected by a pytest ``-k`` expression (substring match)."""
     if not keyword:
@@ -95,7 +89,7 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
     expected = [t for t in graded_tests(part) if matches(t.name, keyword)]
     result = PartResult(part, file)
     if file is None:
-        result.tests = [_failed(t, f"no {part}.py or {part}.ipynb in the submission") for t in expected]
+        result.tests = [TestResult.not_graded(t, f"no {part}.py or {part}.ipynb in the submission") for t in expected]
         return result
     if limits.confined and (reason := sandbox.unavailable_reason()):
         raise SandboxUnavailable(reason)
@@ -115,13 +109,13 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
             death = _judge_subprocess(cmd, tmp, log, env, limits.wall_seconds)
         lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         tail = log.read_text(errors="replace")[-LOG_TAIL:]
-    reported = {r["name"]: r for r in lines if "name" in r}
+    reported = {r["name"]: TestResult.from_json(r) for r in lines if "name" in r}
     collected = next((set(r["collected"]) for r in lines if "collected" in r), None)
     selected = [t for t in expected if collected is None or t.name in collected]
     why = f"not graded: {death} before this test finished. Last output:\n{tail}"
     if "longer than" in death:
         why = f"{why.rstrip()}\n{bounds.tag('part time')}"
-    result.tests = [reported.get(t.name) or _failed(t, why) for t in selected]
+    result.tests = [reported.get(t.name) or TestResult.not_graded(t, why) for t in selected]
     result.seconds = time.perf_counter() - start
     return result
 
@@ -170,15 +164,12 @@ def provenance(limits: Limits) -> dict[str, str]:
 
 def gradescope_json(results: list[PartResult], limits: Limits = Limits()) -> dict:
     """Gradescope's autograder ``results.json`` shape, with the provenance in ``extra_data``."""
-    tests = [{**t, "name": f"{t['part']}::{t['name']}"} for r in results for t in r.tests]
-    for t in tests:
-        t.pop("part")
     return {
         "score": sum(r.score for r in results),
         "max_score": sum(r.max_score for r in results),
         "execution_time": round(sum(r.seconds for r in results), 1),
         "extra_data": provenance(limits),
-        "tests": tests,
+        "tests": [t.gradescope() for r in results for t in r.tests],
     }
 
 
@@ -189,13 +180,12 @@ def table(results: list[PartResult]) -> str:
         source = r.file.name if r.file else "missing"
         lines.append(f"{r.part}  ({source}, {r.score:g} / {r.max_score:g}, {r.seconds:.0f} s)")
         for t in r.tests:
-            mark = "PASS" if t["status"] == "passed" else "FAIL"
-            hidden = "" if t["visibility"] == "visible" else " [hidden]"
-            secs = t.get("extra_data", {}).get("seconds")
-            took = f"  ({secs:.1f} s)" if secs is not None else ""
-            lines.append(f"  {mark}  {t['score']:g}/{t['max_score']:g}  {t['name']}{hidden}{took}")
-            if t["status"] != "passed":
-                lines.extend("        " + ln for ln in t["output"].splitlines()[:12])
+            mark = "PASS" if t.passed else "FAIL"
+            hidden = "" if t.visible else " [hidden]"
+            took = f"  ({t.seconds:.1f} s)" if t.seconds else ""
+            lines.append(f"  {mark}  {t.score:g}/{t.max_score:g}  {t.name}{hidden}{took}")
+            if not t.passed:
+                lines.extend("        " + ln for ln in t.output.splitlines()[:12])
     total, most = sum(r.score for r in results), sum(r.max_score for r in results)
     lines.append(f"TOTAL: {total:g} / {most:g}")
     return "\n".join(lines)

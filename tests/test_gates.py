@@ -32,14 +32,14 @@ def test_generated_folders_equal_a_fresh_build():
 @pytest.mark.parametrize("part", parts())
 def test_solutions_pass_every_grader_test(part, solutions_results):
     result = solutions_results[part]
-    failed = {t["name"]: t["output"][:800] for t in result.tests if t["status"] != "passed"}
+    failed = {t.name: t.output[:800] for t in result.tests if t.status != "passed"}
     assert not failed, f"the reference solution fails: {failed}"
     assert result.score == result.max_score > 0
 
 
 @pytest.mark.parametrize("part", parts())
 def test_untouched_student_stubs_score_zero(part, student_results):
-    scored = {t["name"]: t["score"] for t in student_results[part].tests if t["score"] > 0}
+    scored = {t.name: t.score for t in student_results[part].tests if t.score > 0}
     assert not scored, f"these tests give points to an untouched stub, so they cannot fail: {scored}"
 
 

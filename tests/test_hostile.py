@@ -29,19 +29,19 @@ def grade(tmp_path: Path, part: str, code: str, tests: list[str], limits: Limits
           ) -> dict[str, dict]:
     folder = make_submission(tmp_path / "sub", part, code, source)
     result = grade_part(part, folder / f"{part}.py", limits, " or ".join(tests))
-    return {t["name"]: t for t in result.tests}
+    return {t.name: t for t in result.tests}
 
 
 def lost(results: dict[str, dict], test: str, reason: str) -> None:
     """``test`` scored 0, and its output says ``reason``."""
     record = results[test]
-    assert record["score"] == 0, f"{test} kept its points: {record['output'][:300]}"
-    assert reason in record["output"], f"{test}: expected {reason!r} in the reason, got:\n{record['output'][:600]}"
+    assert record.score == 0, f"{test} kept its points: {record.output[:300]}"
+    assert reason in record.output, f"{test}: expected {reason!r} in the reason, got:\n{record.output[:600]}"
 
 
 def kept(results: dict[str, dict], *tests: str) -> None:
     for test in tests:
-        assert results[test]["status"] == "passed", f"{test} lost its points: {results[test]['output'][:600]}"
+        assert results[test].status == "passed", f"{test} lost its points: {results[test].output[:600]}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ THEFT_TESTS = ["test_generate_batch_values", "test_generate_batch_statistics", "
 @pytest.mark.parametrize("route", THEFT)
 def test_stolen_answers_score_zero(tmp_path, route):
     results = grade(tmp_path, P1, THEFT[route], THEFT_TESTS, source="student")
-    scored = {name: r["score"] for name, r in results.items() if r["score"]}
+    scored = {name: r.score for name, r in results.items() if r.score}
     assert set(results) == set(THEFT_TESTS) and not scored, f"theft by {route} earned points: {scored}"
 
 
@@ -104,7 +104,7 @@ def test_stolen_answers_score_zero(tmp_path, route):
 def test_stolen_answers_of_later_parts_score_zero(tmp_path, part, tests):
     code = THEFT["read_course_from_disk"].replace("part1_toy_superposition", part)
     results = grade(tmp_path, part, code, tests, source="student")
-    assert set(tests) <= set(results) and not any(r["score"] for r in results.values()), results
+    assert set(tests) <= set(results) and not any(r.score for r in results.values()), results
 
 
 def test_helper_that_reveals_part3_is_hidden_while_grading_it(tmp_path):
@@ -118,7 +118,7 @@ def test_helper_that_reveals_part3_is_hidden_while_grading_it(tmp_path):
     )
     tests = ["test_explain_tokens", "test_lookup_and_simulate", "test_score_explanation"]
     results = grade(tmp_path, P3, code, tests, source="student")
-    assert set(tests) <= set(results) and not any(r["score"] for r in results.values()), results
+    assert set(tests) <= set(results) and not any(r.score for r in results.values()), results
 
 
 def test_helper_that_reveals_part2_is_hidden_while_grading_it(tmp_path):
@@ -142,7 +142,7 @@ def test_helper_that_reveals_part2_is_hidden_while_grading_it(tmp_path):
         "        encode, decode, forward = _Revealed.encode, _Revealed.decode, _Revealed.forward\n"
     )
     results = grade(tmp_path, P2, code, ["test_sae_forward"], source="student")
-    assert results["test_sae_forward"]["score"] == 0, results["test_sae_forward"]["output"][:600]
+    assert results["test_sae_forward"].score == 0, results["test_sae_forward"].output[:600]
 
 
 def test_submission_cannot_see_the_judges_files(tmp_path):
@@ -266,9 +266,9 @@ def test_syntax_error_in_one_cell_costs_only_that_cell(tmp_path):
     header = "def generate_batch(batch_size: int, feature_probability: Tensor) -> Tensor:"
     notebook.write_text(notebook.read_text().replace(header, header.rstrip(":")))
     keyword = "test_generate_batch_values or test_importance_weighted_loss"
-    results = {t["name"]: t for t in grade_part(P1, notebook, QUICK, keyword).tests}
+    results = {t.name: t for t in grade_part(P1, notebook, QUICK, keyword).tests}
     lost(results, "test_generate_batch_values", "`generate_batch` is not defined")
-    assert "SyntaxError" in results["test_generate_batch_values"]["output"]
+    assert "SyntaxError" in results["test_generate_batch_values"].output
     kept(results, "test_importance_weighted_loss")
 
 
@@ -296,7 +296,7 @@ def test_notebook_that_is_not_json(tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()
     (folder / f"{P1}.ipynb").write_text('{"cells": [ this is not json')
-    results = {t["name"]: t for t in grade_part(P1, folder / f"{P1}.ipynb", QUICK, "test_generate_batch_values").tests}
+    results = {t.name: t for t in grade_part(P1, folder / f"{P1}.ipynb", QUICK, "test_generate_batch_values").tests}
     lost(results, "test_generate_batch_values", "could not be read")
 
 
@@ -450,7 +450,7 @@ def test_each_bound_costs_only_its_own_test(tmp_path, monkeypatch):
     for test, reason in REASONS_BOUNDED.items():
         lost(results, test, reason)
     kept(results, "test_generate_batch_values", "test_toy_model_forward")
-    assert results["test_feature_dimensionality"]["extra_data"]["limits"] == ["disk"]
+    assert results["test_feature_dimensionality"].limits == ["disk"]
     assert not _leftovers(), _leftovers()
     assert not _grading_files(tmp), f"left on disk: {_grading_files(tmp)}"
 

@@ -3,6 +3,7 @@ notebook's ``check()`` path, and scores that do not change from run to run."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -59,7 +60,7 @@ def test_same_submission_same_score_three_times(tmp_path):
     folder = make_submission(tmp_path / "sub", P1, text=wrong_answer(P1, "no_output_relu").source())
     keyword = "test_toy_model_forward or test_training_reaches_reference_loss or test_generate_batch_values"
     runs = [grade_part(P1, folder / f"{P1}.py", Limits(), keyword) for _ in range(3)]
-    outcomes = [[(t["name"], t["score"], t["output"]) for t in run.tests] for run in runs]
+    outcomes = [[(t.name, t.score, t.output) for t in run.tests] for run in runs]
     assert outcomes[0] == outcomes[1] == outcomes[2], outcomes
     assert 0 < runs[0].score < runs[0].max_score
 
@@ -89,6 +90,39 @@ def test_notebook_check_asks_the_judge_and_never_holds_the_answers():
     assert any("test_importance_weighted_loss passed" in line for line in lines), run.stdout
     assert "FAILED test_importance_weighted_loss failed: not implemented yet: importance_weighted_loss raises NotImplementedError" in lines
     assert lines[-1] == "LOADED []", lines[-1]
+
+
+SLOW_NOTEBOOK = """
+import time, types
+from saecourse.cells import definition_sources, read_cells
+from gradebox import CheckFailed
+namespace = types.ModuleType("__main__").__dict__
+for cell in definition_sources(read_cells("solutions/part1_toy_superposition.py")):
+    exec(cell, namespace)
+fast = namespace["generate_batch"]
+namespace["generate_batch"] = lambda *args, **kwargs: time.sleep(6) or fast(*args, **kwargs)
+start = time.monotonic()
+try:
+    exec('check("test_generate_batch_values")', namespace)
+except CheckFailed as err:
+    print("FAILED", " ".join(str(err).split()))
+print(f"WAITED {time.monotonic() - start:.1f}")
+namespace["generate_batch"] = fast
+exec('check("test_generate_batch_values")', namespace)
+"""
+
+
+def test_notebook_check_gives_a_slow_call_the_tests_time_limit():
+    """Behind ``check()`` a call into the notebook gets the test's time limit, as in the grader: past it
+    the judge fails the test and stops reading (the late reply would be read as the next one's); the
+    student's kernel finishes the call, reports the failure, and the next ``check()`` gets a new judge."""
+    env = {**os.environ, "GRADER_TEST_SECONDS": "2"}
+    run = subprocess.run([sys.executable, "-c", SLOW_NOTEBOOK], capture_output=True, text=True, cwd=REPO, timeout=300,
+                         env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    failed = next(line for line in run.stdout.splitlines() if line.startswith("FAILED"))
+    assert "did not finish within the test's time limit" in failed and "the check stopped waiting" in failed, failed
+    assert any("test_generate_batch_values passed" in line for line in run.stdout.splitlines()), run.stdout
 
 
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for folder in ("course", "solutions", "student")

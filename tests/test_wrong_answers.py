@@ -51,8 +51,8 @@ def test_a_stale_wrong_answer_fails_loudly():
 def test_wrong_answer_loses_its_points(wrong, tmp_path):
     folder = make_submission(tmp_path / wrong.name, wrong.part, text=wrong.source())
     result = grade_part(wrong.part, folder / f"{wrong.part}.py", keyword=" or ".join(wrong.tests))
-    outcome = {t["name"]: t for t in result.tests}
+    outcome = {t.name: t for t in result.tests}
     for name in wrong.tests:
         assert name in outcome, f"{name} did not run"
-        assert outcome[name]["score"] == 0, f"{wrong.name} ({wrong.mistake}): {name} still gave {outcome[name]['score']} points"
-        assert "not graded" not in outcome[name]["output"], f"{name} crashed instead of failing: {outcome[name]['output']}"
+        assert outcome[name].score == 0, f"{wrong.name} ({wrong.mistake}): {name} still gave {outcome[name].score} points"
+        assert "not graded" not in outcome[name].output, f"{name} crashed instead of failing: {outcome[name].output}"
