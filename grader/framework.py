@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import torch
 
 from grader.loader import load_notebook
 
@@ -28,7 +27,6 @@ COURSE = REPO / "course"
 PART_FILE = re.compile(r"^(part(\d+)_\w+)\.(py|ipynb)$")
 DEFAULT_TIMEOUT = 120  # seconds the submission may compute per test, unless the test says otherwise
 JUDGE_GRACE = 120  # extra seconds for the judge's own work before pytest-timeout stops a test
-JUDGE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -89,18 +87,6 @@ def graded_tests(part: str) -> list[GradedTest]:
     fns = [f for n, f in vars(mod).items() if n.startswith("test_") and hasattr(f, "points")]
     fns.sort(key=lambda f: f.__code__.co_firstlineno)
     return [GradedTest(part, f.__name__, f.points, f.visible, f.timeout, f.measures) for f in fns]
-
-
-def start_test(sub=None) -> None:
-    """Before every graded test, wherever it runs (the grader's pytest plugin, a notebook's
-    ``check()``, the release's recording): the submission's process (``sub``, when there is one)
-    seeded with 0 and the judge with ``JUDGE_SEED``, so a test sees the same random streams
-    everywhere and in any order."""
-    if sub is not None:
-        from grader.checks import seed
-
-        seed(sub, 0)
-    torch.manual_seed(JUDGE_SEED)
 
 
 def has_reference(part: str) -> bool:

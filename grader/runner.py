@@ -4,7 +4,7 @@ A graded test runs in three places: the grader's pytest plugin (a submission's c
 ``grader.plugin``), the judge behind a notebook's ``check()`` (the student's own kernel,
 ``grader.judge``) and the release's recording of the visible key (the reference notebook,
 ``grader.release``). ``run`` is what all three call, so that a test sees the same thing in each:
-the submission and the judge seeded the same way (``framework.start_test``), the same time limit
+the submission and the judge seeded the same way (``start_test``), the same time limit
 on its calls into the submission (the test's ``timeout``, at most ``Limits.test_seconds``), the
 same failure text (``failure_message``, else the last frames of the traceback) and the bounds a
 call cannot fail checked after it (``Connection.end_test``).
@@ -22,11 +22,15 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
+
 from grader import limits as bounds
-from grader.framework import GradedTest, start_test
+from grader.checks import seed
+from grader.framework import GradedTest
 from grader.limits import Limits
 
 OUTPUT_CAP = 2000  # characters of failure output kept per failure (twice that per test)
+JUDGE_SEED = 0  # the judge's torch seed before every graded test
 
 
 @dataclass
@@ -102,6 +106,14 @@ def failure_text(err: BaseException) -> str:
         return message
     frames = -2 if isinstance(err, AssertionError) else -3
     return "".join(traceback.format_exception(err, limit=frames))[-OUTPUT_CAP:]
+
+
+def start_test(sub: Any = None) -> None:
+    """Before every graded test: the submission's process (``sub``, when there is one) seeded with 0 and
+    the judge with ``JUDGE_SEED``, so a test sees the same random streams everywhere and in any order."""
+    if sub is not None:
+        seed(sub, 0)
+    torch.manual_seed(JUDGE_SEED)
 
 
 def test_seconds(test: Callable, limits: Limits) -> float:
