@@ -38,6 +38,11 @@ def checker(part: str) -> Callable[[str], None]:
                 wire.send(to_judge, reply)
             except BrokenPipeError:  # the judge stopped waiting (the test's time limit): its verdict is sent
                 continue
+        if request.get("final"):  # the judge gave up on a call and exits: the next check starts a new one
+            judge.stdin.close()
+            judge.wait()
+            judge.stdout.close()
+            judge = None
         if not request["passed"]:
             raise CheckFailed(f"{test_name} failed: {request['message']}")
         print(f"\N{CHECK MARK} {test_name} passed ({request['points']:g} points)")

@@ -4,12 +4,12 @@ Started by ``gradebox.checker`` with the RPC on its stdin/stdout. For each ``{"o
 "test": name}`` it runs that graded test here through ``grader.runner.run`` (as the grader does),
 with ``sub`` a proxy for the notebook that asked (which answers the test's calls while it waits)
 and ``ref`` the reference (in the student release, its recorded answers: ``grader.replay``), then
-sends ``{"op": "verdict", "passed": bool, "message": str, "points": float}``. The notebook's process
+sends ``{"op": "verdict", "passed": bool, "message": str, "points": float, "final": bool}``. The notebook's process
 never receives the reference or an expected value, only the test's inputs and the verdict.
 
 A call that runs past the test's time limit gets a failing verdict at once; the student's kernel
-is still computing it, so its reply would arrive out of step: the judge then exits, and the next
-``check()`` starts a new one.
+is still computing it, so its reply would arrive out of step: the verdict says ``final``, the judge
+exits, and the next ``check()`` starts a new one.
 """
 
 from __future__ import annotations
@@ -29,9 +29,14 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
     if test is None or not hasattr(test, "points"):
         return {"passed": False, "message": f"{part} has no graded test called {test_name!r}", "points": 0}
     sub = connection.root()
-    ref = reference(part) if has_reference(part) else replay.replayed(part, sub, test)
+    try:
+        ref = reference(part) if has_reference(part) else replay.replayed(part, sub, test)
+    except Exception as err:  # noqa: BLE001 - the course's side failed: say so in the verdict, keep serving
+        return {"passed": False, "message": f"the judge could not load {part}'s reference: {runner.failure_text(err)}",
+                "points": test.points}
     failures = runner.run(test, sub, ref, connection)
-    return {"passed": not failures, "message": "\n".join(failures)[: 2 * runner.OUTPUT_CAP], "points": test.points}
+    return {"passed": not failures, "message": "\n".join(failures)[: 2 * runner.OUTPUT_CAP], "points": test.points,
+            "final": connection.timed_out}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,12 @@ class SubmissionError(Exception):
         super().__init__(message)
         self.kind, self.what = kind, what
 
+    @property
+    def raised(self) -> bool:
+        """The submission's code raised an exception (``kind`` is its type), rather than running out of
+        time, going past a bound or losing its process."""
+        return self.kind not in ("timeout", "limit", "died", "stale", "broken")
+
     def student_message(self) -> str:
         """What the student reads: a plain "not implemented yet" for an untouched stub."""
         if self.kind == "NotImplementedError":
@@ -84,7 +90,7 @@ class Connection:
     """Requests to a submission over a pair of pipes; ``Box`` adds the process behind them."""
 
     skip_oversized = True  # read past a reply over the bound (1 MiB at a time) to stay in step; Box kills instead
-    stopped = "; the check stopped waiting for it (it goes on in your kernel: interrupt it if it does not end)"
+    stopped = "; the check stopped waiting for it and failed the test (your kernel still ran the call to its end)"
 
     def __init__(self, fd_in: int, fd_out: int, reply_mb: float | None = None):
         self.fd_in, self.fd_out = fd_in, fd_out  # replies are read from fd_in, requests written to fd_out
@@ -130,6 +136,9 @@ class Connection:
 
     def request(self, request: dict, label: str) -> Any:
         """Send one request; return the submission's answer as data or proxies."""
+        if self.timed_out:  # the notebook is still busy with the call that ran out of time: nothing more is sent
+            raise SubmissionError(f"{label or 'your code'} was not called: an earlier call of this test ran out of "
+                                  f"{self.deadline_why}", "timeout", label)
         self._ready(label)
         stale = [v for v in _remotes(request) if v._id and v._generation != self.generation]
         if stale:
@@ -340,6 +349,7 @@ class Box(Connection):
     def end_test(self) -> str | None:
         """Forget the test's objects, kill processes the submission left behind, and check the
         bounds it could have gone past without failing a call; say what it did, if anything."""
+        self.timed_out = False  # the next test calls again (a process that timed out was killed and restarts)
         super().end_test()
         problems = []
         if self.limits.confined and (disk := self._disk_problem()):

@@ -141,6 +141,11 @@ def run(test: Callable, sub: Any, ref: Any, connection: Any = None, limits: Limi
         test(sub=sub, ref=ref)
     except Exception as err:  # noqa: BLE001 - any failure of the test is the submission's result
         failures.append(failure_text(err))
+    except BaseException:  # pytest-timeout, an interrupt: a reply may be on its way, so the process is not reused
+        if connection is not None:
+            connection.timed_out = True
+            connection.kill()
+        raise
     finally:
         if connection is not None and (problem := connection.end_test()):
             failures.append(problem)

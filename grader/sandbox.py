@@ -88,7 +88,7 @@ def reveals(module: Path) -> str | None:
     from grader.framework import parts
 
     order = parts()
-    found = _revealed_parts(Path(module).resolve(), frozenset())
+    found = [part for part in _revealed_parts(Path(module).resolve(), frozenset()) if part in order]
     return max(found, key=order.index) if found else None
 
 

@@ -194,7 +194,9 @@ def _raises(call) -> bool:
     """Whether a call of the submission's code raises there."""
     try:
         call()
-    except SubmissionError:
+    except SubmissionError as err:
+        if not err.raised:  # out of time, past a bound: not an answer to the question
+            raise
         return True
     return False
 
@@ -205,6 +207,8 @@ def train_submitted(sub, sae, x: torch.Tensor, cfg) -> None:
     try:
         sub.train_sae(sae, x, cfg, progress=False)
     except SubmissionError as err:
+        if not err.raised:
+            raise
         z, x_small = torch.tensor([[0.0, 1.0], [2.0, 0.0]]), torch.tensor([[1.0, 2.0], [3.0, 4.0]])
         broken = [name for name, call in (("l0_norm", lambda: number(sub.l0_norm(z), "l0_norm")),
                                           ("explained_variance", lambda: number(sub.explained_variance(x_small, x_small),
@@ -450,6 +454,8 @@ def test_apply_saved_sae(sub, ref):
         try:
             sub.apply_saved_sae(tensors, cfg, x_bad)
         except SubmissionError as err:
+            if not err.raised:
+                raise
             assert err.kind == "ValueError", f"for {why}, raise a ValueError; got {err.kind}"
         else:
             raise AssertionError(f"apply_saved_sae must refuse {why} with a ValueError, not return codes")
