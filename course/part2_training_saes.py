@@ -678,13 +678,13 @@ n_dead, n_dense = dead_and_dense(density)
 N_CE_CONTEXTS = sized(32, 4)  # held-out contexts of 128 tokens, predictions from position DROP_FIRST on
 val_contexts = corpus.make_contexts(corpus.get_split("val"), tokenizer, ctx_len=128).tokens[:N_CE_CONTEXTS]
 results = evaluate(sae, x_val, model, val_contexts, LAYER, DROP_FIRST)
-ce = {name.removeprefix("ce_"): value for name, value in results.items() if name.startswith("ce_")}
 print(json.dumps(results, indent=2))
 uniform = math.log(model.config.vocab_size)  # the loss of a uniform guess over the vocabulary, in nats
 print(f"on {N_CE_CONTEXTS} validation contexts ({val_contexts.shape[0] * (val_contexts.shape[1] - 1 - DROP_FIRST)} predictions): "
-      f"CE loss recovered {ce['recovered']:.3f}; loss {ce['clean']:.3f} -> {ce['sae']:.3f} nats with the SAE "
-      f"(+{ce['increase']:.3f} nats, +{ce['increase_pct']:.1f}%), KL(clean ‖ spliced) {ce['kl']:.3f} nats per token; "
-      f"zero-ablated {ce['zero_ablated']:.2f} nats, a uniform guess ln {model.config.vocab_size} = {uniform:.2f}")
+      f"CE loss recovered {results['ce_recovered']:.3f}; loss {results['ce_clean']:.3f} -> {results['ce_sae']:.3f} "
+      f"nats with the SAE (+{results['ce_increase']:.3f} nats, +{results['ce_increase_pct']:.1f}%), "
+      f"KL(clean ‖ spliced) {results['ce_kl']:.3f} nats per token; zero-ablated {results['ce_zero_ablated']:.2f} nats, "
+      f"a uniform guess ln {model.config.vocab_size} = {uniform:.2f}")
 
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.hist(torch.log10(density[density > 0]).numpy(), bins=60)
@@ -696,12 +696,13 @@ expect(abs(results["l0"] - 48) < 8, "λ = 7.3 puts L0 near 48", l0=results["l0"]
 expect(results["explained_variance"] > 0.8, "explained variance is above 0.8", ev=results["explained_variance"])
 expect(results["dead_fraction"] < 0.01 and results["dense_fraction"] < 0.01, "fewer than 1% of the latents are dead, "
        "fewer than 1% dense", dead_pct=100 * results["dead_fraction"], dense_pct=100 * results["dense_fraction"])
-expect(ce["zero_ablated"] > uniform, "zero-ablating the residual stream is worse than a uniform guess over the vocabulary",
-       zero_ablated=ce["zero_ablated"], uniform=uniform)
-expect(ce["recovered"] > 0.97, "CE loss recovered is above 0.97", recovered=ce["recovered"])
-expect(ce["increase_pct"] > 2 * 100 * (1 - ce["recovered"]), "the loss increase, as a share of the clean loss, is more "
-       "than twice the 1 - CE loss recovered the ratio suggests", increase_pct=ce["increase_pct"],
-       lost_pct=100 * (1 - ce["recovered"]));
+expect(results["ce_zero_ablated"] > uniform,
+       "zero-ablating the residual stream is worse than a uniform guess over the vocabulary",
+       zero_ablated=results["ce_zero_ablated"], uniform=uniform)
+expect(results["ce_recovered"] > 0.97, "CE loss recovered is above 0.97", recovered=results["ce_recovered"])
+expect(results["ce_increase_pct"] > 2 * 100 * (1 - results["ce_recovered"]), "the loss increase, as a share of the clean loss, is more "
+       "than twice the 1 - CE loss recovered the ratio suggests", increase_pct=results["ce_increase_pct"],
+       lost_pct=100 * (1 - results["ce_recovered"]));
 
 # %% [markdown]
 # **Reading the numbers.** The ✓ lines check what this paragraph says against the run above. At

@@ -34,9 +34,8 @@ def verdict(connection: Connection, part: str, test_name: str) -> dict:
     except Exception as err:  # noqa: BLE001 - the course's side failed: say so in the verdict, keep serving
         return {"passed": False, "message": f"the judge could not load {part}'s reference: {runner.failure_text(err)}",
                 "points": test.points}
-    failures = runner.run(test, sub, ref, connection)
-    return {"passed": not failures, "message": "\n".join(failures)[: 2 * runner.OUTPUT_CAP], "points": test.points,
-            "final": connection.timed_out}
+    result = runner.TestResult(test_name, part, test.points, test.visible, runner.run(test, sub, ref, connection))
+    return {"passed": result.passed, "message": result.output, "points": test.points, "final": connection.timed_out}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from grader import limits as bounds
 from grader.checks import seed
 from grader.framework import GradedTest
 from grader.limits import Limits
+from grader.remote import SubmissionError
 
 OUTPUT_CAP = 2000  # characters of failure output kept per failure (twice that per test)
 JUDGE_SEED = 0  # the judge's torch seed before every graded test
@@ -90,8 +91,6 @@ class TestResult:
 def failure_message(err: BaseException | None) -> str | None:
     """What a student reads for a graded test that raised ``err``: the assertion's message or what their
     code did (``SubmissionError``); None where only the traceback can say."""
-    from grader.remote import SubmissionError
-
     if isinstance(err, SubmissionError):
         return err.student_message()[:OUTPUT_CAP]
     if isinstance(err, AssertionError) and str(err):
