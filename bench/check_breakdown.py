@@ -1,19 +1,27 @@
-"""Where ``make check`` spends its time, from one run on a clean clone.
+"""``make check``, ``make solutions`` and grading, for the baseline commit and this one, each on clean clones.
 
-    python bench/check_breakdown.py [--ref HEAD] [--from-dir DIR]
+    python bench/check_breakdown.py [--baseline 3dd95b1] [--ref HEAD] [--only baseline|current] [--from-dir DIR]
 
-Clones the repository at ``--ref`` into a temporary folder and runs there what CI runs, timing
-each step: ``make setup`` (a new venv and every pip install), ``make browser`` (Chromium) and
-``make check`` with ``bench/check_timing.py`` loaded into pytest (``PYTEST_ADDOPTS``), which logs
-when every test phase and fixture ran on which xdist worker. The cache (``SAECOURSE_CACHE``,
-models, activations, trained SAEs, the answer key) is the user's, as it is for CI on this machine.
+Issue 27's targets are ratios against ``BASELINE`` measured on the same machine in the same sitting,
+so each commit is measured the same way, one after the other (never at once: two cores):
 
-The report groups the tests into the stages a reader asks about (install, build gate, solution
-grading, stub grading, wrong answers, hostile submissions, notebooks, release and Gradescope,
-helper unit tests) and per test file. pytest runs on two workers, so a stage's *test seconds* are
-summed over both and its *share of the wall* is its part of the summed seconds applied to pytest's
-wall time. Writes ``bench/results/check_breakdown.json`` and the ``check`` section of
-``bench/README.md``; ``--from-dir`` re-renders them from an earlier run's timing folder.
+1. **make solutions from nothing**: a clean clone, a new venv (``make setup``, timed) and an empty
+   ``SAECOURSE_CACHE`` (models, activations, trained SAEs and answer keys are all built), then
+   ``make solutions`` with each part's time read from its log.
+2. **make check, install included**: a second clean clone with its own new venv (``make setup``,
+   ``make browser``), then ``make check`` on the cache the first step filled (as a newcomer who ran
+   the README's two commands in order), with ``bench/check_timing.py`` loaded into pytest, which logs
+   every test phase on its xdist worker.
+3. **grading**: in the second clone, ``grader.gradebook`` with two workers on 20 copies of the
+   reference's Parts 1-2, and ``python -m grader`` on one reference submission of every part.
+
+The report groups the tests into the stages a reader asks about (build gate, solution grading, stub
+grading, wrong answers, hostile submissions, notebooks, release and Gradescope, helper unit tests)
+and per test file. pytest runs on two workers, so a stage's *test seconds* are summed over both and
+its *share of the wall* is its part of the summed seconds applied to pytest's wall time. Writes
+``bench/results/check_breakdown.json`` (both runs and their ratios) and the ``check`` section of
+``bench/README.md``; ``--only`` measures one commit and keeps the other's stored run;
+``--from-dir`` re-reads an earlier run's work folder.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +43,9 @@ import report  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "check_breakdown.json"
+BASELINE = "3dd95b1"  # the commit issue 27 measured "today" at; its targets are ratios against it
+GRADE_ALL = 20  # submissions of Parts 1-2 graded by grade-all
+GRADE_ALL_PARTS = ("part1_toy_superposition", "part2_training_saes")
 
 # (stage, test files or node-id prefixes); the first match wins, the rest are helper unit tests.
 STAGES = [
@@ -46,37 +58,78 @@ STAGES = [
     ("release and Gradescope", ["tests/test_release.py", "tests/test_gradescope.py", "tests/test_gradebook.py"]),
 ]
 UNIT = "helper unit tests"
+PART_DONE = re.compile(r"^executing (part\w+) at full size .*?\n\s+done in (\d+) s", re.M | re.S)
 
 
 def stage_of(nodeid: str) -> str:
     return next((stage for stage, prefixes in STAGES if any(nodeid.startswith(p) for p in prefixes)), UNIT)
 
 
-def timed(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run ``command`` with its output in ``log``; (wall seconds, exit code)."""
+def timed(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> float:
+    """Run ``command`` with its output in ``log``; its wall seconds. A failing step ends the benchmark."""
     start = time.perf_counter()
     with log.open("w") as out:
         code = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}).returncode
-    return time.perf_counter() - start, code
+    if code:
+        raise SystemExit(f"{' '.join(command)} failed in {cwd}: see {log}")
+    return time.perf_counter() - start
 
 
-def run_clean_clone(ref: str, work: Path) -> dict:
-    """Clone at ``ref``, then time install, browser and check; returns the step times and the timing folder."""
-    clone, timing = work / "clone", work / "timing"
+def clean_clone(ref: str, folder: Path) -> str:
+    """Clone the repository at ``ref`` into ``folder``; its short commit."""
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(folder)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", ref], cwd=folder, check=True)
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True).stdout.strip()
+
+
+def measure_solutions(ref: str, work: Path, cache: Path) -> dict:
+    """``make setup`` and ``make solutions`` on a clean clone with an empty cache; seconds, per part too."""
+    clone = work / "solutions"
+    commit = clean_clone(ref, clone)
+    steps = {"setup": timed(["make", "setup"], clone, work / "solutions-setup.log")}
+    steps["solutions"] = timed(["make", "solutions"], clone, work / "solutions.log", {"SAECOURSE_CACHE": str(cache)})
+    parts = {part: float(s) for part, s in PART_DONE.findall((work / "solutions.log").read_text())}
+    return {"commit": commit, "steps": steps, "parts": parts}
+
+
+def measure_check(ref: str, work: Path, cache: Path) -> dict:
+    """``make setup``, ``make browser`` and ``make check`` (timed per test) on a second clean clone."""
+    clone, timing = work / "check", work / "timing"
     timing.mkdir()
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "--quiet", ref], cwd=clone, check=True)
+    clean_clone(ref, clone)
     shutil.copy(Path(__file__).parent / "check_timing.py", clone / "bench")  # the measuring plugin, at any ref
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
-    steps = {}
-    for step in ("setup", "browser"):
-        steps[step], code = timed(["make", step], clone, work / f"{step}.log")
-        if code:
-            raise SystemExit(f"make {step} failed: see {work / f'{step}.log'}")
-    env = {"PYTEST_ADDOPTS": "-p bench.check_timing", "CHECK_TIMING_DIR": str(timing)}
-    steps["check"], code = timed(["make", "check"], clone, work / "check.log", env)
+    env = {"SAECOURSE_CACHE": str(cache)}
+    steps = {step: timed(["make", step], clone, work / f"{step}.log", env) for step in ("setup", "browser")}
+    steps["check"] = timed(["make", "check"], clone, work / "check.log",
+                           {**env, "PYTEST_ADDOPTS": "-p bench.check_timing", "CHECK_TIMING_DIR": str(timing)})
     tail = (work / "check.log").read_text().strip().splitlines()[-1]
-    return {"commit": commit, "steps": steps, "exit_code": code, "summary": tail, "timing": str(timing)}
+    return {"steps": steps, "summary": tail.strip("= "), "timing": str(timing), **summarise(*read_timing(timing))}
+
+
+def measure_grading(work: Path, cache: Path) -> dict:
+    """Seconds per submission of grade-all (two workers, Parts 1-2) and of one submission of every part."""
+    clone, python, env = work / "check", str(work / "check" / ".venv" / "bin" / "python"), {"SAECOURSE_CACHE": str(cache)}
+    submissions = work / "submissions"
+    for i in range(GRADE_ALL):
+        (submissions / f"s{i:03d}").mkdir(parents=True)
+        for part in GRADE_ALL_PARTS:
+            shutil.copy(clone / "solutions" / f"{part}.ipynb", submissions / f"s{i:03d}")
+    grade_all = timed([python, "-m", "grader.gradebook", str(submissions), "--out", str(work / "grades"), "--jobs", "2"],
+                      clone, work / "grade-all.log", env)
+    one = timed([python, "-m", "grader", str(clone / "solutions"), "--json", str(work / "one.json")], clone,
+                work / "grade-one.log", env)
+    return {"grade_all_per_submission": grade_all / GRADE_ALL, "grade_all": grade_all, "one_all_parts": one}
+
+
+def measure(ref: str, work: Path) -> dict:
+    """Every measurement of one commit, in ``work`` (kept: its logs are the evidence)."""
+    cache = work / "cache"
+    cache.mkdir(parents=True)
+    run = measure_solutions(ref, work, cache)
+    run["check"] = measure_check(ref, work, cache)
+    run["grading"] = measure_grading(work, cache)
+    run["work"] = str(work)
+    return run
 
 
 def read_timing(folder: Path) -> tuple[list[dict], list[dict]]:
@@ -108,78 +161,100 @@ def summarise(phases: list[dict], fixtures: list[dict]) -> dict:
             "slowest_tests": sorted(per_test.items(), key=lambda t: -t[1])[:15], "slow_fixtures": slow_fixtures}
 
 
+def totals(run: dict) -> dict[str, float]:
+    """The figures the targets are ratios of: each job's whole wall time, install included."""
+    return {"make solutions (empty cache, new venv)": sum(run["steps"].values()),
+            "make check (new venv, cache from make solutions)": sum(run["check"]["steps"].values()),
+            f"grade-all, {GRADE_ALL} submissions of Parts 1-2, 2 workers (s each)": run["grading"]["grade_all_per_submission"],
+            "one submission of every part (s)": run["grading"]["one_all_parts"]}
+
+
+TARGETS = {"make solutions (empty cache, new venv)": 0.7, "make check (new venv, cache from make solutions)": 0.5,
+           f"grade-all, {GRADE_ALL} submissions of Parts 1-2, 2 workers (s each)": 0.7, "one submission of every part (s)": 0.7}
+
+
+def ratios(baseline: dict, current: dict) -> dict[str, float]:
+    old, new = totals(baseline), totals(current)
+    return {what: new[what] / old[what] for what in old}
+
+
 def minutes(seconds: float) -> str:
     whole = round(seconds)
     return f"{whole // 60} min {whole % 60:02d} s"
 
 
-def markdown(run: dict, summary: dict, before: dict | None = None) -> str:
-    """The README section; ``before``, an earlier run's results, adds a per-stage comparison."""
-    steps, wall, summed = run["steps"], summary["tests_wall"], summary["summed"]
-    total = sum(steps.values())
+def markdown(baseline: dict, current: dict) -> str:
+    """The README section: both commits, their ratios against the targets, and where the time goes."""
+    old, new, ratio = totals(baseline), totals(current), ratios(baseline, current)
+    b, c = baseline["commit"], current["commit"]
     lines = [
-        "### Where `make check` spends its time (`python bench/check_breakdown.py`)",
+        "### `make check`, `make solutions` and grading against the baseline (`python bench/check_breakdown.py`)",
         "",
-        f"One run of `make check` on a clean clone at `{run['commit']}` ({run['summary'].strip('= ')}), the steps "
-        "timed from outside and every test phase logged by `bench/check_timing.py`. Machine: "
-        f"{report.machine()}.",
+        f"Each commit measured from clean clones, one after the other on one machine ({report.machine()}): "
+        "`make solutions` with a new venv and an empty cache, then `make check` on a second clone with its own new "
+        "venv and the cache that `make solutions` filled, then grading. Baseline "
+        f"`{b}` (issue 27's \"today\"), current `{c}`.",
         "",
-        f"Whole run **{minutes(total)}**: `make setup` (new venv, pip) {steps['setup']:.0f} s, `make browser` "
-        f"{steps['browser']:.0f} s, `make check` {minutes(steps['check'])}, of which pytest's first to last test "
-        f"{minutes(wall)} (the rest is pytest starting and collecting on both workers). Tests ran for "
-        f"{summed:.0f} s summed over the two workers; idle at the end: "
-        + ", ".join(f"{w} {s:.0f} s" for w, s in summary["idle"].items()) + ".",
-        "",
-        "| stage | tests | test seconds (both workers) | share of the wall |",
-        "|---|---|---|---|",
-        f"| install (`make setup`, `make browser`) | | {steps['setup'] + steps['browser']:.0f} | {minutes(steps['setup'] + steps['browser'])} |",
+        f"| what | `{b}` | `{c}` | ratio | target | |",
+        "|---|---|---|---|---|---|",
     ]
-    for stage, (seconds, count) in sorted(summary["per_stage"].items(), key=lambda s: -s[1][0]):
-        lines.append(f"| {stage} | {count} | {seconds:.0f} | {minutes(seconds / summed * wall)} |")
-    lines += ["", "| test file | tests | test seconds |", "|---|---|---|"]
-    for name, (seconds, count) in sorted(summary["per_file"].items(), key=lambda f: -f[1][0]):
-        lines.append(f"| `{name}` | {count} | {seconds:.0f} |")
-    if before:
-        lines += ["", f"Against the run at `{before['commit']}`, before this benchmark's changes (test seconds summed over both "
-                  "workers). Answer keys are cached per course version: a run after a change to `course/`, `grader/` or "
-                  "`gradebox/` builds them, which the first release test pays (about 2 minutes).", "",
-                  "| stage | before | after |", "|---|---|---|"]
-        stages = {**before["per_stage"], **summary["per_stage"]}
-        for stage in sorted(stages, key=lambda s: -before["per_stage"].get(s, [0])[0]):
-            old, new = before["per_stage"].get(stage, [0])[0], summary["per_stage"].get(stage, [0])[0]
-            lines.append(f"| {stage} | {old:.0f} | {new:.0f} |")
-        lines += [f"| pytest, first to last test (wall) | {minutes(before['tests_wall'])} | {minutes(wall)} |",
-                  f"| whole run with install (wall) | {minutes(sum(before['steps'].values()))} | {minutes(total)} |"]
-    lines += ["", "Slowest tests (setup, call and teardown):", "", "| test | seconds |", "|---|---|"]
-    lines += [f"| `{nodeid}` | {seconds:.0f} |" for nodeid, seconds in summary["slowest_tests"]]
+    for what in old:
+        shown = (lambda s: minutes(s)) if "make" in what else (lambda s: f"{s:.1f}")
+        met = "ok" if ratio[what] <= TARGETS[what] else "**missed**"
+        lines.append(f"| {what} | {shown(old[what])} | {shown(new[what])} | {ratio[what]:.2f} | <= {TARGETS[what]} | {met} |")
+    lines += ["", "Install and per-part times (seconds):", "", f"| step | `{b}` | `{c}` |", "|---|---|---|"]
+    rows = [("make setup (solutions clone)", lambda r: r["steps"]["setup"]), ("make solutions", lambda r: r["steps"]["solutions"])]
+    rows += [(f"  {part}", lambda r, p=part: r["parts"].get(p, float("nan"))) for part in sorted({**baseline["parts"], **current["parts"]})]
+    rows += [("make setup (check clone)", lambda r: r["check"]["steps"]["setup"]), ("make browser", lambda r: r["check"]["steps"]["browser"]),
+             ("make check", lambda r: r["check"]["steps"]["check"]), ("  pytest, first to last test", lambda r: r["check"]["tests_wall"]),
+             ("  tests summed over both workers", lambda r: r["check"]["summed"]),
+             (f"grade-all, {GRADE_ALL} submissions (whole)", lambda r: r["grading"]["grade_all"])]
+    lines += [f"| {name} | {get(baseline):.0f} | {get(current):.0f} |" for name, get in rows]
+    lines += ["", f"`make check`: `{b}` {baseline['check']['summary']}; `{c}` {current['check']['summary']}. Stages "
+              "(test seconds summed over both workers):", "", f"| stage | `{b}` tests | `{b}` s | `{c}` tests | `{c}` s |",
+              "|---|---|---|---|---|"]
+    stages = {**baseline["check"]["per_stage"], **current["check"]["per_stage"]}
+    for stage in sorted(stages, key=lambda s: -baseline["check"]["per_stage"].get(s, [0])[0]):
+        (os_, on), (ns, nn) = (r["check"]["per_stage"].get(stage, [0, 0]) for r in (baseline, current))
+        lines.append(f"| {stage} | {on} | {os_:.0f} | {nn} | {ns:.0f} |")
+    lines += ["", "| test file | `" + b + "` s | `" + c + "` s |", "|---|---|---|"]
+    files = {**baseline["check"]["per_file"], **current["check"]["per_file"]}
+    for name in sorted(files, key=lambda f: -current["check"]["per_file"].get(f, [0])[0]):
+        lines.append(f"| `{name}` | " + " | ".join(f"{r['check']['per_file'].get(name, [0])[0]:.0f}" for r in (baseline, current)) + " |")
+    lines += ["", f"Slowest tests at `{c}` (setup, call and teardown):", "", "| test | seconds |", "|---|---|"]
+    lines += [f"| `{nodeid}` | {seconds:.0f} |" for nodeid, seconds in current["check"]["slowest_tests"]]
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ref", default="HEAD", help="the commit to measure (default HEAD)")
-    parser.add_argument("--from-dir", type=Path, help="re-render from this earlier run's work folder")
-    parser.add_argument("--section", default="check",
-                        help="where the results go: check (bench/README.md too) or another key of the results file, "
-                             "e.g. check-before for an earlier commit's run")
+    parser.add_argument("--baseline", default=BASELINE, help=f"the commit the targets are ratios against (default {BASELINE})")
+    parser.add_argument("--ref", default="HEAD", help="the commit to measure against it (default HEAD)")
+    parser.add_argument("--only", choices=("baseline", "current"), help="measure one commit, keep the other's stored run")
+    parser.add_argument("--from-dir", type=Path, help="with --only: read that commit's run from this earlier work folder")
     args = parser.parse_args()
-    if args.from_dir:
-        run = json.loads((args.from_dir / "run.json").read_text())
-    else:
-        work = Path(tempfile.mkdtemp(prefix="check_breakdown_"))
-        print(f"clean clone and logs in {work}", flush=True)
-        run = run_clean_clone(args.ref, work)
-        (work / "run.json").write_text(json.dumps(run, indent=1))
-    summary = summarise(*read_timing(Path(run["timing"])))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results[args.section] = {**run, **summary}
+    for role, ref in (("baseline", args.baseline), ("current", args.ref)):
+        if args.only not in (None, role):
+            continue
+        if args.from_dir:
+            results[role] = json.loads((args.from_dir / "run.json").read_text())
+            continue
+        work = Path(tempfile.mkdtemp(prefix=f"check_breakdown_{role}_"))
+        print(f"{role} ({ref}): clean clones and logs in {work}", flush=True)
+        results[role] = measure(ref, work)
+        (work / "run.json").write_text(json.dumps(results[role], indent=1))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    if "baseline" not in results or "current" not in results:
+        print("one commit measured; run the other (--only) for the ratios")
+        return 0
+    results["ratios"] = ratios(results["baseline"], results["current"])
     RESULTS.write_text(json.dumps(results, indent=1))
-    text = markdown(run, summary, results.get("check-before") if args.section == "check" else None)
+    text = markdown(results["baseline"], results["current"])
     print(text)
-    if args.section == "check":  # other sections (an earlier commit's run) only go to the results file
-        report.write_section(args.section, text)
-    return run["exit_code"]
+    report.write_section("check", text)
+    return 0 if all(results["ratios"][w] <= TARGETS[w] for w in TARGETS) else 1
 
 
 if __name__ == "__main__":
