@@ -17,8 +17,7 @@ so each commit is measured the same way, one after the other (never at once: two
 
 The report groups the tests into the stages a reader asks about (build gate, solution grading, stub
 grading, wrong answers, hostile submissions, notebooks, release and Gradescope, helper unit tests)
-and per test file. pytest runs on two workers, so a stage's *test seconds* are summed over both and
-its *share of the wall* is its part of the summed seconds applied to pytest's wall time. Writes
+and per test file; pytest runs on two workers, so a stage's *test seconds* are summed over both. Writes
 ``bench/results/check_breakdown.json`` (both runs and their ratios) and the ``check`` section of
 ``bench/README.md``; ``--only`` measures one commit and keeps the other's stored run;
 ``--from-dir`` re-reads an earlier run's work folder.
@@ -161,16 +160,19 @@ def summarise(phases: list[dict], fixtures: list[dict]) -> dict:
             "slowest_tests": sorted(per_test.items(), key=lambda t: -t[1])[:15], "slow_fixtures": slow_fixtures}
 
 
+MEASURES = [  # (what, target ratio against the baseline, its figure in one commit's run, how it is shown)
+    ("make solutions (empty cache, new venv)", 0.7, lambda r: sum(r["steps"].values()), "minutes"),
+    ("make check (new venv, cache from make solutions)", 0.5, lambda r: sum(r["check"]["steps"].values()), "minutes"),
+    (f"grade-all, {GRADE_ALL} submissions of Parts 1-2, 2 workers (s each)", 0.7,
+     lambda r: r["grading"]["grade_all_per_submission"], "seconds"),
+    ("one submission of every part (s)", 0.7, lambda r: r["grading"]["one_all_parts"], "seconds"),
+]
+TARGETS = {what: target for what, target, _, _ in MEASURES}
+
+
 def totals(run: dict) -> dict[str, float]:
     """The figures the targets are ratios of: each job's whole wall time, install included."""
-    return {"make solutions (empty cache, new venv)": sum(run["steps"].values()),
-            "make check (new venv, cache from make solutions)": sum(run["check"]["steps"].values()),
-            f"grade-all, {GRADE_ALL} submissions of Parts 1-2, 2 workers (s each)": run["grading"]["grade_all_per_submission"],
-            "one submission of every part (s)": run["grading"]["one_all_parts"]}
-
-
-TARGETS = {"make solutions (empty cache, new venv)": 0.7, "make check (new venv, cache from make solutions)": 0.5,
-           f"grade-all, {GRADE_ALL} submissions of Parts 1-2, 2 workers (s each)": 0.7, "one submission of every part (s)": 0.7}
+    return {what: figure(run) for what, _, figure, _ in MEASURES}
 
 
 def ratios(baseline: dict, current: dict) -> dict[str, float]:
@@ -198,8 +200,8 @@ def markdown(baseline: dict, current: dict) -> str:
         f"| what | `{b}` | `{c}` | ratio | target | |",
         "|---|---|---|---|---|---|",
     ]
-    for what in old:
-        shown = (lambda s: minutes(s)) if "make" in what else (lambda s: f"{s:.1f}")
+    for what, _, _, unit in MEASURES:
+        shown = minutes if unit == "minutes" else (lambda s: f"{s:.1f}")
         met = "ok" if ratio[what] <= TARGETS[what] else "**missed**"
         lines.append(f"| {what} | {shown(old[what])} | {shown(new[what])} | {ratio[what]:.2f} | <= {TARGETS[what]} | {met} |")
     lines += ["", "Install and per-part times (seconds):", "", f"| step | `{b}` | `{c}` |", "|---|---|---|"]
@@ -233,6 +235,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("baseline", "current"), help="measure one commit, keep the other's stored run")
     parser.add_argument("--from-dir", type=Path, help="with --only: read that commit's run from this earlier work folder")
     args = parser.parse_args()
+    if args.from_dir and not args.only:
+        parser.error("--from-dir holds one commit's run: say which with --only")
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for role, ref in (("baseline", args.baseline), ("current", args.ref)):
         if args.only not in (None, role):
