@@ -33,7 +33,7 @@ TRACEBACK_CAP = 2_000
 NAMESPACE = object()  # what handle 0 stands for: the notebook's globals
 # The most the judge reads of one reply (it checks that itself): a larger one is refused here,
 # before its tensors are copied, and reported as an error of type TooLarge.
-REPLY_LIMIT = int(os.environ.get("GRADEBOX_REPLY_LIMIT", wire.MAX_MESSAGE))
+REPLY_LIMIT = wire.MAX_MESSAGE  # main() reads GRADEBOX_REPLY_LIMIT (a warm parent may import this module first)
 THREAD_ERRORS: list[str] = []  # what ended the submission's threads since the last reset
 
 
@@ -176,6 +176,8 @@ def describe(err: BaseException) -> dict:
 
 def main() -> None:
     """Serve on private copies of stdin/stdout; the submission's prints go to stderr, capped."""
+    global REPLY_LIMIT
+    REPLY_LIMIT = int(os.environ.get("GRADEBOX_REPLY_LIMIT", wire.MAX_MESSAGE))
     fd_in, fd_out = os.dup(0), os.dup(1)
     os.dup2(2, 1)
     devnull = os.open(os.devnull, os.O_RDONLY)

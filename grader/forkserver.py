@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from gradebox.warm import report_exits
+
 READY = b"ready\n"
 START_SECONDS = 120  # the server's imports, on a busy machine
 
@@ -135,6 +137,7 @@ def _warm() -> None:
 
     import grader.plugin  # noqa: F401
     import grader.worker  # noqa: F401
+    from grader import sandbox
     from grader.framework import parts, reference, tests_module
     from saecourse import corpus
 
@@ -143,6 +146,7 @@ def _warm() -> None:
     for part in parts():
         tests_module(part)
         reference(part)
+        sandbox.hidden_for(part)  # parses the helper modules once for every judge
 
 
 def _run_judge(request: dict) -> None:
@@ -200,30 +204,12 @@ def serve(path: str) -> None:
                     _run_judge(request)
                 conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
                 waiting[pid] = conn
-        _reap(waiting)
+        report_exits(waiting)
     for pid in waiting:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def _reap(waiting: dict[int, socket.socket]) -> None:
-    """Tell each finished judge's client its exit code."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        conn = waiting.pop(pid, None)
-        if conn is not None:
-            try:
-                conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
-            except OSError:
-                pass
-            conn.close()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from grader import limits as bounds
 from grader.limits import Limits
 from grader.remote import Box
 from grader.runner import OUTPUT_CAP, TestResult, failure_message
+from grader.warm import Address, WarmBox
 from saecourse.cells import definition_sources, read_cells
 
 
@@ -32,6 +33,7 @@ def pytest_addoption(parser):
     group.addoption("--results", help="JSON-lines file to append one record per test to")
     group.addoption("--part", dest="grade_part", help="the course part the tests belong to")
     group.addoption("--limits", default=None, help="grader.limits.Limits as JSON (default: the settings' values)")
+    group.addoption("--warm", default=None, help="a warm server's grader.warm.Address (the repository's own fixtures only)")
 
 
 class Grading:
@@ -43,6 +45,8 @@ class Grading:
         self.part = config.getoption("grade_part")
         given = config.getoption("limits")
         self.limits = Limits.from_json(given) if given else Limits()
+        warm = config.getoption("warm")
+        self.warm = Address.from_text(warm) if warm else None
         self.budget_ends: float | None = None  # time.monotonic() when the part's time budget is spent
         self.box: Box | None = None
         self.pending: dict[str, TestResult] = {}
@@ -55,7 +59,8 @@ class Grading:
                 cells, unreadable = definition_sources(read_cells(self.submission)), None
             except Exception as err:  # noqa: BLE001 - invalid JSON, not a notebook, ...
                 cells, unreadable = [], f"your notebook {self.submission.name} could not be read: {str(err)[:300]}"
-            self.box = Box(cells, self.limits.submission(hidden=tuple(sandbox.hidden_for(self.part))))
+            limits = self.limits.submission(hidden=tuple(sandbox.hidden_for(self.part)))
+            self.box = WarmBox(cells, limits, self.warm) if self.warm else Box(cells, limits)
             self.box.broken = unreadable
         return self.box
 

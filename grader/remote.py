@@ -86,6 +86,22 @@ class Remote:
         return f"<submission's {self._label or 'notebook'}>"
 
 
+def environment(scratch: Path, threads: int, reply_limit: int) -> dict[str, str]:
+    """The whole environment of a submission's process whose own folder is ``scratch``."""
+    from saecourse.utils import cache_dir
+
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "GRADEBOX_REPLY_LIMIT": str(reply_limit), "HOME": str(scratch), "TMPDIR": str(scratch),
+        "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(scratch / ".matplotlib"),
+        "SAECOURSE_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+        "RAYON_NUM_THREADS": str(threads),  # tokenizers' pool, else one thread per core
+        "SAECOURSE_CACHE": str(cache_dir()), "SAECOURSE_OUT": str(scratch / "outputs"),
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+        "TQDM_DISABLE": "1",
+    }
+    return env | {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+
+
 class Connection:
     """Requests to a submission over a pair of pipes; ``Box`` adds the process behind them."""
 
@@ -187,21 +203,24 @@ class Box(Connection):
 
     skip_oversized = False
     stopped = " and was stopped"
+    scratch_parent: str | None = None  # where its scratch folder is made (None: the temporary folder)
+    kernel_bounds = True  # a capped tmpfs and a cgroup of its own, where the kernel allows (as root)
 
     def __init__(self, cells: list[str], limits: SubmissionLimits | None = None):
         limits = SubmissionLimits() if limits is None else limits
         super().__init__(-1, -1, limits.reply_mb)
         self.cells, self.limits = cells, limits
         self.generation = 0
-        self.scratch = Path(tempfile.mkdtemp(prefix="submission_"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="submission_", dir=self.scratch_parent))
         self.log_path = Path(tempfile.mkstemp(prefix="submission_log_")[1])
         self.proc: subprocess.Popen | None = None
         self.load_errors: list[str] = []
         self.broken: str | None = None  # set when the definitions themselves cannot run
         self.disk = (int(limits.disk_mb * bounds.MiB), int(limits.files))
         # As root: the kernel bounds the scratch folder (a capped tmpfs) and the process (a cgroup).
-        self.mounted = limits.confined and bounds.mount_scratch(self.scratch, *self.disk)
-        self.cgroup = bounds.Cgroup.create(int(limits.memory_gb * bounds.GiB), limits.processes) if limits.confined else None
+        kernel = limits.confined and self.kernel_bounds
+        self.mounted = kernel and bounds.mount_scratch(self.scratch, *self.disk)
+        self.cgroup = bounds.Cgroup.create(int(limits.memory_gb * bounds.GiB), limits.processes) if kernel else None
         self._nproc: int | None = None  # the rlimit stand-in for the cgroup, counted at each start
         self._polled = 0.0
 
@@ -213,18 +232,7 @@ class Box(Connection):
         return (sandbox.bwrap_argv(self.scratch, list(self.limits.hidden)) if self.limits.confined else []) + server
 
     def _environment(self) -> dict[str, str]:
-        from saecourse.utils import cache_dir
-
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "GRADEBOX_REPLY_LIMIT": str(self.reply_limit), "HOME": str(self.scratch), "TMPDIR": str(self.scratch),
-            "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(self.scratch / ".matplotlib"),
-            "SAECOURSE_THREADS": str(self.limits.threads), "OMP_NUM_THREADS": str(self.limits.threads),
-            "RAYON_NUM_THREADS": str(self.limits.threads),  # tokenizers' pool, else one thread per core
-            "SAECOURSE_CACHE": str(cache_dir()), "SAECOURSE_OUT": str(self.scratch / "outputs"),
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-            "TQDM_DISABLE": "1",
-        }
-        return env | {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+        return environment(self.scratch, self.limits.threads, self.reply_limit)
 
     def _limit(self) -> None:
         """In the child before exec: its cgroup or rlimits, and die when the judge dies."""
@@ -245,10 +253,7 @@ class Box(Connection):
         self.generation += 1
         if self.cgroup is None:  # RLIMIT_NPROC counts every task of this user, so count them now
             self._nproc = self.limits.processes + bounds.tasks_of(os.getuid())
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                         cwd=self.scratch, env=self._environment(), start_new_session=True,
-                                         preexec_fn=self._limit)
+        self.proc = self._spawn()
         self.fd_in, self.fd_out = self.proc.stdout.fileno(), self.proc.stdin.fileno()
         deadline = time.monotonic() + self.limits.load_seconds
         try:
@@ -261,6 +266,18 @@ class Box(Connection):
             self.broken = f"your notebook's definition cells ended the grading process ({self._death(err)})"
         if self.broken:
             self.kill()
+
+    def _spawn(self) -> subprocess.Popen:
+        """A new confined process running ``gradebox.server``, its stdin and stdout the pipes to it."""
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    cwd=self.scratch, env=self._environment(), start_new_session=True,
+                                    preexec_fn=self._limit)
+
+    def _server_pid(self) -> int:
+        """The pid of the process running ``gradebox.server`` (bwrap's only child when confined)."""
+        pid = self.proc.pid
+        return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0]) if self.limits.confined else pid
 
     def _ready(self, label: str) -> None:
         if self.proc is None and not self.broken:
@@ -293,10 +310,8 @@ class Box(Connection):
         """Threads of the submission's server process (bwrap's child when confined) now."""
         if self.proc is None:
             return 0
-        pid = self.proc.pid
         try:
-            if self.limits.confined:
-                pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+            pid = self._server_pid()
             return len(os.listdir(f"/proc/{pid}/task"))
         except (OSError, IndexError, ValueError):
             return 0
@@ -361,7 +376,10 @@ class Box(Connection):
                             f"the extra ones could not start {bounds.tag('processes')}")
         if self.proc is None:
             return "; ".join(problems) or None
-        strays = _descendants(self.proc.pid, skip_first_child=self.limits.confined)
+        try:
+            strays = _descendants(self._server_pid())
+        except (OSError, IndexError, ValueError):  # the server itself is gone
+            strays = []
         for pid in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -426,9 +444,8 @@ def _proxies(box: Connection, value: Any, label: str) -> Any:
     return value
 
 
-def _descendants(pid: int, skip_first_child: bool) -> list[int]:
-    """Live processes below ``pid`` (zombies excluded); with ``skip_first_child``, below its
-    only child (bwrap's child is the submission's server, pid 1 of the sandbox)."""
+def _descendants(pid: int) -> list[int]:
+    """Live processes below ``pid`` (zombies excluded)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -440,10 +457,7 @@ def _descendants(pid: int, skip_first_child: bool) -> list[int]:
         fields = stat.rsplit(")", 1)[1].split()
         if fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(entry))
-    roots = children.get(pid, [])
-    if skip_first_child:
-        roots = [c for r in roots for c in children.get(r, [])]
-    found, stack = [], list(roots)
+    found, stack = [], list(children.get(pid, []))
     while stack:
         p = stack.pop()
         found.append(p)

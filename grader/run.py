@@ -24,6 +24,7 @@ from grader import limits as bounds
 from grader.limits import Limits
 from grader.framework import PART_FILE, REPO, parts, graded_tests
 from grader.runner import TestResult
+from grader.warm import Address
 
 LOG_TAIL = 1500  # characters of a dead worker's output quoted in the results
 
@@ -84,8 +85,11 @@ def matches(name: str, keyword: str | None) -> bool:
     return Expression.compile(keyword).evaluate(lambda word, **_: word.lower() in name.lower())
 
 
-def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword: str | None = None) -> PartResult:
-    """Run the part's graded tests on ``file`` in a fresh subprocess and collect one record per test."""
+def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword: str | None = None,
+               warm: Address | None = None) -> PartResult:
+    """Run the part's graded tests on ``file`` in a fresh subprocess and collect one record per test.
+    ``warm``: the submission's process is forked by that ``grader.warm.WarmServer`` (the repository's
+    own fixtures only: they share its sandbox)."""
     expected = [t for t in graded_tests(part) if matches(t.name, keyword)]
     result = PartResult(part, file)
     if file is None:
@@ -103,6 +107,7 @@ def grade_part(part: str, file: Path | None, limits: Limits = Limits(), keyword:
         cmd = [sys.executable, "-m", "grader.worker", "--part", part, "--submission", str(file.resolve()),
                "--results", str(results), "--limits", limits.to_json()]
         cmd += ["-k", keyword] if keyword else []
+        cmd += ["--warm", warm.to_text()] if warm else []
         log.touch()
         death = forkserver.judge(cmd[3:], tmp, log, env, limits.wall_seconds) if forkserver.enabled() else None
         if death is None:  # no judge server here: a new interpreter

@@ -94,16 +94,27 @@ def reveals(module: Path) -> str | None:
 
 def _revealed_parts(module: Path, seen: frozenset[Path]) -> set[str]:
     """Every part that ``module`` or a sibling module it imports (transitively) names in its ``REVEALS``."""
+    stat = module.stat()
+    own, siblings = _read_module(module, stat.st_mtime_ns, stat.st_size)
+    if own is not None:
+        return {own}
+    found = set()
+    for sibling in siblings:
+        if sibling not in seen and sibling != module:
+            found |= _revealed_parts(sibling, seen | {module})
+    return found
+
+
+@functools.cache
+def _read_module(module: Path, mtime_ns: int, size: int) -> tuple[str | None, frozenset[Path]]:
+    """``module``'s own top-level ``REVEALS`` (or None) and the sibling modules it imports: parsed once per
+    version of the file (every judge asks for every helper; ``grader.forkserver`` reads them before forking)."""
     tree = ast.parse(module.read_text())
     for node in tree.body:
         if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "REVEALS" for t in node.targets)
                 and isinstance(node.value, ast.Constant)):
-            return {node.value.value}
-    found = set()
-    for sibling in _sibling_imports(module, tree):
-        if sibling not in seen and sibling != module:
-            found |= _revealed_parts(sibling, seen | {module})
-    return found
+            return node.value.value, frozenset()
+    return None, frozenset(_sibling_imports(module, tree))
 
 
 def _sibling_imports(module: Path, tree: ast.Module) -> set[Path]:

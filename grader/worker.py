@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", required=True)
     parser.add_argument("--limits", required=True, help="grader.limits.Limits as JSON (Limits.to_json)")
     parser.add_argument("-k", dest="keyword", default=None)
+    parser.add_argument("--warm", default=None, help="a warm server's grader.warm.Address (the repository's fixtures)")
     args = parser.parse_args(argv)
 
     from grader import limits
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
+    if args.warm:
+        pytest_args += ["--warm", args.warm]
     pytest.main(pytest_args)
     return 0
 

@@ -1,15 +1,23 @@
 """Every grader test must fail a plausible wrong answer: each one (tests/wrong_answers/<part>.toml) is
 the reference notebook with one mistake made in place (tests/mutation.py), and must lose the points
-of the tests it targets, by failing them, not by crashing."""
+of the tests it targets, by failing them, not by crashing.
+
+The fixtures are the repository's own code, so each part's are graded by one warm, confined
+submission process (``grader.warm``) that forks a fresh child per fixture; the graded tests, the
+judge and the child's bounds are those of any submission."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader.framework import graded_tests, parts
+from grader.framework import REPO, graded_tests, parts
 from grader.run import grade_part
+from grader.warm import WarmServer
+from saecourse.cells import definition_sources, read_cells
 from tests.conftest import make_submission
 from tests.mutation import Stale, Wrong, mutate, wrong_answers
+
+WARM_AT_ONCE = 2  # warm servers one test process keeps (each holds torch and its part's imports)
 
 MIN_FIXTURES = {"part1_toy_superposition": 19, "part2_training_saes": 27, "part3_interpreting_features": 36,
                 "part4_validating_features": 24, "part5_comparing_methods": 26,
@@ -47,10 +55,28 @@ def test_a_stale_wrong_answer_fails_loudly():
               part="part1_toy_superposition").source()
 
 
+@pytest.fixture(scope="module")
+def warm_server():
+    """``warm_server(part)``: this test process's warm server for ``part``, started when first asked for."""
+    servers: dict[str, WarmServer] = {}
+
+    def server(part: str) -> WarmServer:
+        if part not in servers:
+            while len(servers) >= WARM_AT_ONCE:
+                servers.pop(next(iter(servers))).close()
+            servers[part] = WarmServer(part, definition_sources(read_cells(REPO / "solutions" / f"{part}.py")))
+        return servers[part]
+
+    yield server
+    for started in servers.values():
+        started.close()
+
+
 @pytest.mark.parametrize("wrong", wrong_answers(), ids=lambda w: f"{w.part}-{w.name}")
-def test_wrong_answer_loses_its_points(wrong, tmp_path):
+def test_wrong_answer_loses_its_points(wrong, tmp_path, warm_server):
     folder = make_submission(tmp_path / wrong.name, wrong.part, text=wrong.source())
-    result = grade_part(wrong.part, folder / f"{wrong.part}.py", keyword=" or ".join(wrong.tests))
+    result = grade_part(wrong.part, folder / f"{wrong.part}.py", keyword=" or ".join(wrong.tests),
+                        warm=warm_server(wrong.part).address)
     outcome = {t.name: t for t in result.tests}
     for name in wrong.tests:
         assert name in outcome, f"{name} did not run"
