@@ -10,6 +10,7 @@ import pytest
 from grader.build import build, read_source
 from grader.framework import REPO, parts, graded_tests
 from saecourse.cells import is_test_cell
+from tests.conftest import part_tests
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -30,16 +31,19 @@ def test_generated_folders_equal_a_fresh_build():
 
 
 @pytest.mark.parametrize("part", parts())
-def test_solutions_pass_every_grader_test(part, solutions_results):
-    result = solutions_results[part]
-    failed = {t.name: t.output[:800] for t in result.tests if t.status != "passed"}
+def test_solutions_pass_every_grader_test(part, gradescope_graded):
+    tests = part_tests(gradescope_graded("solutions")["results"], part)  # Gradescope's run of solutions/
+    assert {t["name"] for t in tests} == {f"{part}::{t.name}" for t in graded_tests(part)}
+    failed = {t["name"]: t["output"][:800] for t in tests if t["status"] != "passed"}
     assert not failed, f"the reference solution fails: {failed}"
-    assert result.score == result.max_score > 0
+    assert sum(t["score"] for t in tests) == sum(t["max_score"] for t in tests) > 0
 
 
 @pytest.mark.parametrize("part", parts())
-def test_untouched_student_stubs_score_zero(part, student_results):
-    scored = {t.name: t.score for t in student_results[part].tests if t.score > 0}
+def test_untouched_student_stubs_score_zero(part, gradescope_graded):
+    tests = part_tests(gradescope_graded("student")["results"], part)
+    assert {t["name"] for t in tests} == {f"{part}::{t.name}" for t in graded_tests(part)}
+    scored = {t["name"]: t["score"] for t in tests if t["score"] > 0}
     assert not scored, f"these tests give points to an untouched stub, so they cannot fail: {scored}"
 
 

@@ -3,14 +3,14 @@
 Each test lays out a temporary autograder root (``source/`` from the zip, ``submission/`` with
 the student's files) and runs ``source/run_autograder`` with ``AUTOGRADER_ROOT`` pointing there and
 ``AUTOGRADER_PYTHON`` this venv's Python (``setup.sh`` itself installs from the network, so it is
-not run here). Every submission is graded once, fully: the reference must get every point.
+not run here). Every submission is graded once, fully: the reference must get every point. The
+reference and the untouched stub are graded once per run (``gradescope_graded`` in conftest) and
+shared with the gates, which check each part's scores in the same results.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,7 +22,7 @@ from grader.framework import REPO, graded_tests, parts
 from grader.gradescope import build_zip
 from grader.gradescope_run import collect, summary
 from grader.rubrics import manual_points, written_questions
-from saecourse.utils import cache_dir
+from tests.conftest import run_autograder
 
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}  # Gradescope's values
 
@@ -30,27 +30,6 @@ VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}  # Gra
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory) -> Path:
     return build_zip(tmp_path_factory.mktemp("zip") / "gradescope.zip")
-
-
-def unpack(archive: Path, folder: Path) -> None:
-    """Unzip as Gradescope does, with each entry's permissions (``zipfile`` alone drops them)."""
-    with zipfile.ZipFile(archive) as zipped:
-        for info in zipped.infolist():
-            Path(zipped.extract(info, folder)).chmod(info.external_attr >> 16 & 0o777)
-
-
-def run_autograder(archive: Path, root: Path, files: list[Path], **env: str) -> dict:
-    """Gradescope's run on ``files``: unpack, upload, run ``run_autograder``; the results.json."""
-    unpack(archive, root / "source")
-    (root / "submission").mkdir()
-    for path in files:
-        shutil.copy2(path, root / "submission" / path.name)
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable,
-           "SAECOURSE_CACHE": str(cache_dir()), **env}
-    run = subprocess.run([str(root / "source" / "run_autograder")], env=env, cwd=root, capture_output=True,
-                         text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    return json.loads((root / "results" / "results.json").read_text())
 
 
 def total_points() -> float:
@@ -92,13 +71,14 @@ def test_zip_is_reproducible_and_holds_what_grading_needs(autograder_zip, tmp_pa
     assert not unwanted
 
 
-def test_reference_gets_every_point(autograder_zip, tmp_path):
-    results = run_autograder(autograder_zip, tmp_path, sorted((REPO / "solutions").glob("*.ipynb")))
+def test_reference_gets_every_point(gradescope_graded):
+    graded = gradescope_graded("solutions")  # shared with test_gates, which checks each part
+    results = graded["results"]
     assert_gradescope_shape(results)
     failed = {t["name"]: t["output"][:300] for t in results["tests"] if t["status"] != "passed"}
     assert not failed
     assert results["score"] == results["max_score"] == total_points() > 0
-    assert results["extra_data"]["course_hash"] == unpacked_course_hash(tmp_path / "source")
+    assert results["extra_data"]["course_hash"] == unpacked_course_hash(Path(graded["source"]))
     assert results["output"].startswith("Graded:") and "Missing" not in results["output"]
     for part, points in manual_points().items():
         assert any(line.startswith(f"  {part}: Question") and line.endswith(" points)")
@@ -115,8 +95,8 @@ def test_zip_carries_every_rubric(autograder_zip):
             assert question.model_answer and question.model_answer in text
 
 
-def test_untouched_stub_scores_zero(autograder_zip, tmp_path):
-    results = run_autograder(autograder_zip, tmp_path, sorted((REPO / "student").glob("*.ipynb")))
+def test_untouched_stub_scores_zero(gradescope_graded):
+    results = gradescope_graded("student")["results"]  # shared with test_gates, which checks each part
     assert_gradescope_shape(results)
     assert results["score"] == 0 and all(t["score"] == 0 for t in results["tests"])
 

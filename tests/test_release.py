@@ -147,23 +147,19 @@ def _cells(source: str, part: str, text: str | None = None) -> list[str]:
 
 
 @pytest.mark.parametrize("part", parts())
-def test_release_checks_pass_the_reference_and_fail_the_stub(release, part, tmp_path):
-    visible = [t.name for t in graded_tests(part) if t.visible]
-    jobs = [{"name": "reference", "cells": _cells("solutions", part), "tests": visible},
-            {"name": "stub", "cells": _cells("student", part), "tests": visible}]
-    results = run_in_release(release, part, jobs, tmp_path)
-    assert all(v == "passed" for v in results["reference"].values()), results["reference"]
-    assert not [t for t, v in results["stub"].items() if v == "passed"], results["stub"]
-
-
-@pytest.mark.parametrize("part", parts())
-def test_release_checks_fail_the_wrong_answers(release, part, tmp_path):
-    """Every wrong answer that targets a visible test fails it in the release too (a check that
-    measures training with the student's own functions must still fail at least one target)."""
+def test_release_checks_pass_the_reference_and_fail_the_stub_and_the_wrong_answers(release, part, tmp_path):
+    """From the release alone, the visible checks pass the reference and fail the stub; and every wrong
+    answer that targets a visible test fails it in the release too (a check that measures training with
+    the student's own functions must still fail at least one target). One judge serves all of them."""
     visible = {t.name: t for t in graded_tests(part) if t.visible}
-    jobs = [{"name": w.name, "cells": _cells("solutions", part, w.source()), "tests": [t for t in w.tests if t in visible]}
-            for w in wrong_answers() if w.part == part and set(w.tests) & set(visible)]
+    jobs = [{"name": "reference", "cells": _cells("solutions", part), "tests": list(visible)},
+            {"name": "stub", "cells": _cells("student", part), "tests": list(visible)}]
+    wrong = [(w, [t for t in w.tests if t in visible]) for w in wrong_answers() if w.part == part]
+    jobs += [{"name": w.name, "cells": _cells("solutions", part, w.source()), "tests": targets} for w, targets in wrong if targets]
     results = run_in_release(release, part, jobs, tmp_path)
+    reference, stub = results.pop("reference"), results.pop("stub")
+    assert all(v == "passed" for v in reference.values()), reference
+    assert not [t for t, v in stub.items() if v == "passed"], stub
     for fixture, outcome in results.items():
         passed = {t for t, v in outcome.items() if v == "passed"}
         exact = {t for t in outcome if not visible[t].measures}
