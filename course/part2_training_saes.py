@@ -922,6 +922,8 @@ metadata = {
     "model_name": MODEL, "hook_name": f"blocks.{LAYER}.hook_resid_post", "hook_layer": LAYER, "context_size": 128,
     "prepend_bos": False, "exclude_first_positions": DROP_FIRST, "dataset_path": "saecourse corpus (train split)",
     "training_tokens": N_TRAIN * CONFIG.epochs, "train_config": asdict(CONFIG), "validation": results,
+    "final_l0": history["l0"][-1], "threads": torch.get_num_threads(),  # the summation order depends on the threads
+    "activations": activations.cache_path(MODEL, LAYER, "train", N_TRAIN, drop_first_positions=DROP_FIRST).name,
 }
 save_sae(sae, SAE_FOLDER, metadata)
 saved_tensors, saved_cfg = saelens.read_folder(SAE_FOLDER)

@@ -98,6 +98,17 @@ def record_claims(build: Path, size: str, part: str, lines: list[str]) -> None:
     write_json(path, claims)  # whole or not at all: parts run side by side read it
 
 
+def adopt_reference() -> None:
+    """Part 2's real run, just executed from ``solutions/``, is the reference SAE's run: cache it as the
+    reference (``saes.adopt_solutions_run``) so that Parts 6 and 7 do not train it again."""
+    from saecourse import saes
+
+    adopted = saes.adopt_solutions_run()
+    print(f"  Part 2's SAE is the reference SAE: cached at {adopted}" if adopted else
+          "  Part 2's SAE is not the reference run here (or the reference is cached): Part 6 reads or trains its own",
+          flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.execute", description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", help="part numbers or names (default: all)")
@@ -120,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  done in {seconds:.0f} s -> {executed.relative_to(REPO)}/{part}.ipynb; "
               f"{claims['held']} of {claims['checked']} claims held", flush=True)
         write_json(timings_path, timings)
+        if part == "part2_training_saes" and size == "full":
+            adopt_reference()
     found = sorted(plots.glob("*.png"))
     print(f"{len(found)} plots in {plots.relative_to(REPO)}/: " + ", ".join(p.name for p in found))
     return 0

@@ -3,9 +3,12 @@ cached under its content key, and read back exactly as Part 2 saved it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from saecourse import saelens, saes, training
+from saecourse import activations, saelens, saes, training
+from saecourse.utils import set_seed, torch_threads
 
 
 def small_run(n: int = 1024, d_sae: int = 64) -> tuple[torch.Tensor, training.SAE]:
@@ -48,3 +51,31 @@ def test_notebooks_use_the_students_part2_sae_when_there(tmp_path, monkeypatch):
     training.save_sae(own, saelens.course_folder("smollm2", 15, 2304), {"model_name": "smollm2"})
     sae, which = saes.course_or_reference("smollm2", 15)
     assert isinstance(sae, training.SAE) and torch.equal(sae.W_dec, own.W_dec.detach()) and "your Part 2 SAE" in which
+
+
+def test_part2s_real_run_is_adopted_as_the_reference_only_when_it_is_that_run(tmp_path, monkeypatch):
+    """``make solutions`` trains the reference SAE once: Part 2's real run, done as its notebook does it
+    (seed, then ``SAE``, then ``train_sae``, at the reference's thread count), has the reference's exact
+    weights, and ``adopt_solutions_run`` takes it only with the reference's configuration, data and threads."""
+    monkeypatch.setenv("SAECOURSE_CACHE", str(tmp_path))
+    cfg, n = training.TrainConfig(d_sae=64, l1_coeff=0.5, batch_size=256, epochs=1), 1024
+    monkeypatch.setattr(saes, "reference_run", lambda: (cfg, n))
+    acts = torch.randn(n, 32, generator=torch.Generator().manual_seed(0)) + 1.0
+    with torch_threads(saes.THREADS):
+        set_seed(cfg.seed)
+        notebook_sae = training.SAE(32, cfg.d_sae)
+        history = training.train_sae(notebook_sae, acts, cfg, progress=False)
+    reference, _ = saes.train_deterministically(acts, cfg, progress=False)
+    assert all(torch.equal(getattr(notebook_sae, name), getattr(reference, name)) for name in saelens.TENSORS)
+
+    folder = saelens.course_folder("smollm2", 15, cfg.d_sae)
+    metadata = {"train_config": dataclasses.asdict(cfg), "training_tokens": n * cfg.epochs, "threads": saes.THREADS,
+                "activations": activations.cache_path("smollm2", 15, "train", n).name, "final_l0": history["l0"][-1]}
+    for wrong in ({"threads": 1}, {"training_tokens": 2 * n}, {"activations": "another.safetensors"}):
+        training.save_sae(notebook_sae, folder, {**metadata, **wrong})
+        assert saes.adopt_solutions_run("smollm2", 15) is None, f"adopted a run with {wrong}"
+    training.save_sae(notebook_sae, folder, metadata)
+    adopted = saes.adopt_solutions_run("smollm2", 15)
+    assert adopted == saes.reference_folder("smollm2", 15)
+    assert torch.equal(saes.reference_sae("smollm2", 15).W_dec, reference.W_dec)
+    assert saes.adopt_solutions_run("smollm2", 15) is None, "the reference is cached now: nothing to adopt"

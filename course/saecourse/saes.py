@@ -5,6 +5,8 @@ from its notebook) and cached under a key of everything they depend on.
 default model), trained once, deterministically (fixed seed and thread count), in SAELens's format
 in the user cache, and read from there afterwards; the student release ships the trained folder.
 ``cached_sae`` does the same for any configuration (Part 6's widths, Part 7's concept SAEs).
+``make solutions`` trains it only once: Part 2's real run is that run, and ``adopt_solutions_run``
+caches it as the reference.
 
 Comparing SAEs (of several widths, or a ReLU SAE with a TopK one) is fair only at comparable
 sparsity, and the λ that gives a chosen L0 depends on the width and the training budget.
@@ -29,13 +31,14 @@ import hashlib
 import inspect
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from torch import Tensor
 
-from . import activations, saelens, training
+from . import activations, models, saelens, training
 from .files import atomic_path
 from .training import SAE, TrainConfig
 from .utils import cache_dir, is_smoke, set_seed, torch_threads
@@ -114,6 +117,30 @@ def reference_folder(model_name: str | None = None, layer: int | None = None) ->
     """Where the reference SAE is cached (it may not exist yet)."""
     cfg, n_tokens = reference_run()
     return trained_folder(cfg, model_name, layer, n_tokens)
+
+
+def adopt_solutions_run(model_name: str | None = None, layer: int | None = None) -> Path | None:
+    """Make the SAE that the solutions' Part 2 notebook trained in its real run the reference SAE, when it is
+    the same run: ``reference_run()``'s configuration and tokens, the reference's thread count and
+    training activations, and the reference's code (``saecourse.training`` is exported from that notebook,
+    which is why only ``grader.execute``, after running ``solutions/``, calls this). Then Parts 6 and 7 read
+    it instead of training the same SAE a second time. Returns the reference folder, or None where the saved
+    run is another (a smoke run, another thread count) or the reference is already cached."""
+    cfg, n_tokens = reference_run()
+    target = reference_folder(model_name, layer)
+    name = models.resolve_model_name(model_name)
+    layer = models.default_layer(name) if layer is None else layer
+    source = saelens.course_folder(name, layer, cfg.d_sae)
+    if (target / saelens.WEIGHTS).is_file() or not (source / saelens.WEIGHTS).is_file():
+        return None
+    metadata = json.loads((source / saelens.CONFIG).read_text()).get("metadata", {})
+    expected = {"train_config": dataclasses.asdict(cfg), "training_tokens": n_tokens * cfg.epochs, "threads": THREADS,
+                "activations": activations.cache_path(name, layer, "train", n_tokens).name}
+    if any(metadata.get(key) != value for key, value in expected.items()):
+        return None
+    with atomic_path(target) as tmp:
+        shutil.copytree(source, tmp)
+    return target
 
 
 def reference_sae(model_name: str | None = None, layer: int | None = None, progress: bool = True) -> SAE:
