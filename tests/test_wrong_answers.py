@@ -8,11 +8,15 @@ judge and the child's bounds are those of any submission."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from grader import answers, sandbox
 from grader.framework import REPO, graded_tests, parts
+from grader.limits import SubmissionLimits
 from grader.run import grade_part
-from grader.warm import WarmServer
+from grader.warm import WarmBox, WarmServer
 from saecourse.cells import definition_sources, read_cells
 from tests.conftest import make_submission
 from tests.mutation import Stale, Wrong, mutate, wrong_answers
@@ -82,3 +86,28 @@ def test_wrong_answer_loses_its_points(wrong, tmp_path, warm_server):
         assert name in outcome, f"{name} did not run"
         assert outcome[name].score == 0, f"{wrong.name} ({wrong.mistake}): {name} still gave {outcome[name].score} points"
         assert "not graded" not in outcome[name].output, f"{name} crashed instead of failing: {outcome[name].output}"
+
+
+def test_a_warm_child_is_confined_and_bounded_like_a_submission(warm_server):
+    """A fixture graded warm sees what a submission sees (no reference source, solutions/, grader/ or answer key; the
+    part's hidden helpers empty), runs in its own scratch folder with the submission's memory bound, and
+    the judge finds, counts and kills it by its pid outside the sandbox."""
+    part = parts()[0]
+    secrets = [REPO / "course" / f"{part}.py", REPO / "solutions", REPO / "grader", answers.key_path(part)]
+    probe = ("import os, resource\n"
+             f"seen = [os.path.exists(p) for p in {[str(p) for p in secrets]!r}]\n"
+             f"hidden = [os.path.getsize(p) for p in {[str(p) for p in sandbox.hidden_for(part)]!r}]\n"
+             "where, memory = os.getcwd(), resource.getrlimit(resource.RLIMIT_AS)[0]")
+    limits = SubmissionLimits(hidden=tuple(sandbox.hidden_for(part)))
+    box = WarmBox([probe], limits, warm_server(part).address)
+    try:
+        root = box.root()
+        assert root.seen == [False] * len(secrets), dict(zip(map(str, secrets), root.seen))
+        assert root.hidden and not any(root.hidden), "the part's hidden helpers are readable"
+        assert root.where == str(box.scratch) and root.memory == int(limits.memory_gb * 2**30)
+        pid = box.proc.pid  # the child's pid here, outside the sandbox's pid namespace
+        assert box._threads() >= 1 and "gradebox" in Path(f"/proc/{pid}/cmdline").read_text()
+        box.kill()  # its process group, then the server's report that it ended
+        assert box.proc is None and not Path(f"/proc/{pid}").exists()
+    finally:
+        box.close()
